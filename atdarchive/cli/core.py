@@ -1,0 +1,209 @@
+"""Core commands: init, dataset, commit, log, show, tables, export, tag, tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from atdarchive.cli.common import JSON_OPTION, emit_json, flush_notices, note, open_archive
+
+dataset_app = typer.Typer(help="Create and list datasets.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.add_typer(dataset_app, name="dataset")
+    app.command("commit")(commit)
+    app.command("log")(log)
+    app.command("show")(show)
+    app.command("tables")(tables)
+    app.command("export")(export)
+    app.command("tag")(tag)
+    app.command("tags")(tags)
+
+
+def init(path: Path = typer.Argument(Path("."), help="Directory to make an archive.")) -> None:
+    """Make PATH an archive (git init and DVC init where missing). Safe to repeat."""
+    from atdarchive.archive import Archive
+
+    archive = Archive.init(path)
+    print(f"archive ready at {archive.root}")
+
+
+@dataset_app.command("add")
+def dataset_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Dataset name, e.g. ice-detention-stats."),
+    title: str = typer.Option("", help="Human title."),
+    agency: str = typer.Option("", help="Publishing agency."),
+    source_url: str = typer.Option("", "--source-url", help="Where releases are published."),
+    description: str = typer.Option("", help="What the dataset is."),
+    key: list[str] = typer.Option([], "--key", help="Key columns: TABLE=COL,COL (repeat)."),
+) -> None:
+    """Create datasets/NAME/dataset.toml."""
+    from atdarchive.dataset import parse_key_option
+
+    archive = open_archive(ctx)
+    config = archive.add_dataset(name, title=title, agency=agency, source_url=source_url,
+                                 description=description, keys=parse_key_option(key))
+    flush_notices(archive)
+    print(f"dataset {config.name} created (datasets/{config.name}/dataset.toml)")
+
+
+@dataset_app.command("list")
+def dataset_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """List datasets with their snapshot counts."""
+    archive = open_archive(ctx)
+    rows = []
+    for name in archive.dataset_names():
+        history = archive.history(name)
+        latest = history.publication_order()[-1] if history.entries else None
+        rows.append({**archive.dataset(name).to_json(), "snapshots": len(history.entries),
+                     "channels": history.channels(),
+                     "latest": latest.published if latest else None})
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        note("no datasets yet; add one with 'atdarchive dataset add NAME'")
+    for row in rows:
+        latest = f", latest {row['latest']}" if row["latest"] else ""
+        print(f"{row['name']}  {row['snapshots']} snapshot(s){latest}  {row['title']}")
+
+
+def commit(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    file: Path = typer.Argument(..., help="The publication (CSV, TSV, XLSX, JSON, Parquet)."),
+    published: str = typer.Option(None, help="Date the agency published it (ISO date/time)."),
+    period: str = typer.Option(None, help="Period the data claims to cover."),
+    source_url: str = typer.Option(None, "--source-url", help="Where it was published."),
+    retrieved_at: str = typer.Option(None, "--retrieved-at", help="When it was retrieved."),
+    channel: str = typer.Option("public", help="Route it came by: public, foia, ..."),
+    archivist: str = typer.Option(None, help="Who archived it (default: git user.name)."),
+    message: str = typer.Option("", "-m", "--message", help="Notes on this release."),
+    format: str = typer.Option(None, "--format", help="Force the reader: csv, xlsx, ..."),
+    delimiter: str = typer.Option(None, help="CSV delimiter (default: sniffed)."),
+    encoding: str = typer.Option(None, help="Text encoding (default: UTF-8)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Archive FILE as a new immutable snapshot of DATASET."""
+    from atdarchive.changes import describe
+
+    archive = open_archive(ctx)
+    result = archive.commit(
+        dataset, file, published=published, period=period, source_url=source_url,
+        retrieved_at=retrieved_at, channel=channel, archivist=archivist, message=message,
+        format=format, delimiter=delimiter, encoding=encoding,
+    )
+    flush_notices(archive)
+    snap = result.snapshot
+    if as_json:
+        emit_json({"id": snap.id, "short_id": snap.short_id, "record": snap.record,
+                   "parent": result.parent.id if result.parent else None,
+                   "summary": result.summary, "identical_to": result.identical_to})
+        return
+    print(f"{snap.short_id}  {snap.dataset} published {snap.published} ({snap.channel})")
+    against = f" vs {result.parent.short_id}" if result.parent else ""
+    print(f"  {describe(result.summary)}{against}")
+    for other in result.identical_to:
+        print(f"  flag: identical to {other['id'][:10]} published {other['published']} "
+              "(republication of the same bytes)")
+
+
+def log(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(None, help="Dataset (default: all)."),
+    channel: str = typer.Option(None, help="Only this channel."),
+    oneline: bool = typer.Option(False, "--oneline", help="One line per snapshot."),
+    n: int = typer.Option(None, "-n", help="At most N snapshots."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """History in publication order, newest first."""
+    from atdarchive.render import records
+
+    archive = open_archive(ctx)
+    rows = archive.log(dataset, channel=channel, limit=n)
+    if as_json:
+        emit_json([{"id": r["id"], "dataset": r["dataset"], "parent": r["parent"],
+                    "tags": r["tags"], "summary": r["summary"],
+                    **{k: v for k, v in r["record"].items() if k not in ("files", "id")}}
+                   for r in rows])
+        return
+    if not rows:
+        note("no snapshots yet")
+    if oneline:
+        print("\n".join(records.log_oneline(r) for r in rows))
+    else:
+        print("\n\n".join(records.log_entry(r) for r in rows))
+
+
+def show(ctx: typer.Context, ref: str = typer.Argument(..., help="DATASET@REF"),
+         as_json: bool = JSON_OPTION) -> None:
+    """The full record of one snapshot: provenance, tables, schema, hashes."""
+    from atdarchive.render import records
+
+    archive = open_archive(ctx)
+    snap = archive.snapshot(ref)
+    parent = archive.parent(snap)
+    tag_names = [t["tag"] for t in archive.tags(snap.dataset) if t["id"] == snap.id]
+    if as_json:
+        emit_json({**snap.record, "parent_in_history": parent.id if parent else None,
+                   "tags": tag_names})
+        return
+    print(records.show(snap.record, parent.id if parent else None, tag_names))
+
+
+def tables(ctx: typer.Context, ref: str = typer.Argument(..., help="DATASET@REF"),
+           as_json: bool = JSON_OPTION) -> None:
+    """What was extracted: each table's sheet, cell range, shape, key and notes."""
+    from atdarchive.render import records
+
+    archive = open_archive(ctx)
+    snap = archive.snapshot(ref)
+    if as_json:
+        emit_json({"id": snap.id, "tables": snap.record["tables"],
+                   "stated_dates": snap.record.get("stated_dates", [])})
+        return
+    print(f"{snap.ref} published {snap.published}: {len(snap.table_names)} table(s)")
+    for name, meta in snap.record["tables"].items():
+        print(records.table_block(name, meta))
+
+
+def export(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="DATASET@REF"),
+    out: Path = typer.Option(..., "-o", "--output", help="Output file (.csv or .parquet)."),
+    table: str = typer.Option(None, help="Table to export (needed if several)."),
+    original: bool = typer.Option(False, "--original", help="The original file, byte for byte."),
+) -> None:
+    """Write a table (CSV/Parquet) or the original publication."""
+    archive = open_archive(ctx)
+    path = archive.export(ref, out, table=table, original=original)
+    note(f"wrote {path}")
+
+
+def tag(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="DATASET@REF"),
+    name: str = typer.Argument(..., help="Tag name."),
+    force: bool = typer.Option(False, "--force", help="Move an existing tag (recorded)."),
+) -> None:
+    """Name a snapshot (stored in the ledger and committed to git)."""
+    archive = open_archive(ctx)
+    snap = archive.tag(ref, name, force=force)
+    flush_notices(archive)
+    print(f"{snap.dataset}@{name} -> {snap.short_id} (published {snap.published})")
+
+
+def tags(ctx: typer.Context, dataset: str = typer.Argument(None, help="Dataset (default: all)."),
+         as_json: bool = JSON_OPTION) -> None:
+    """List tags."""
+    archive = open_archive(ctx)
+    rows = archive.tags(dataset)
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        print(f"{row['dataset']}@{row['tag']}  {row['short_id']}  {row['published']}")

@@ -1,0 +1,68 @@
+"""The git side of an archive: the ledger and `.dvc` pointers are committed to git."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from atdarchive.errors import AtdError
+
+# Used only when the user has no git identity configured (fresh CI machines, containers).
+FALLBACK_IDENTITY = ["-c", "user.name=atdarchive", "-c", "user.email=atdarchive@localhost"]
+
+
+def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise AtdError("git is not installed (atdarchive needs git on PATH)") from None
+    if check and result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        raise AtdError(f"git {args[0]} failed in {root}: {message[-1] if message else '?'}")
+    return result
+
+
+def is_repo(root: Path) -> bool:
+    return (root / ".git").exists()
+
+
+def init(root: Path) -> None:
+    git(root, "init", "-q", "-b", "main")
+
+
+def has_identity(root: Path) -> bool:
+    name = git(root, "config", "user.name", check=False).stdout.strip()
+    email = git(root, "config", "user.email", check=False).stdout.strip()
+    return bool(name and email)
+
+
+def commit(root: Path, paths: list[Path], message: str) -> str:
+    """Stage exactly `paths` and commit them; returns the new HEAD."""
+    rel = [str(p.relative_to(root)) if p.is_absolute() else str(p) for p in paths]
+    git(root, "add", "-f", "--", *rel)
+    identity = [] if has_identity(root) else FALLBACK_IDENTITY
+    git(root, *identity, "commit", "-q", "--no-verify", "-m", message, "--", *rel)
+    return head(root)
+
+
+def head(root: Path) -> str | None:
+    result = git(root, "rev-parse", "--verify", "-q", "HEAD", check=False)
+    return result.stdout.strip() or None
+
+
+def dirty_paths(root: Path, under: str = "") -> list[str]:
+    """Paths git sees as modified or untracked (porcelain), optionally below `under`."""
+    args = ["status", "--porcelain", "--untracked-files=all"]
+    if under:
+        args += ["--", under]
+    out = git(root, *args).stdout
+    return [line[3:] for line in out.splitlines() if line]
+
+
+def show_file(root: Path, rev: str, path: str) -> bytes | None:
+    result = subprocess.run(
+        ["git", "-C", str(root), "show", f"{rev}:{path}"], capture_output=True, check=False
+    )
+    return result.stdout if result.returncode == 0 else None

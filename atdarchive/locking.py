@@ -1,0 +1,68 @@
+"""One writer at a time: an advisory lock on `.atdarchive/lock`.
+
+The kernel drops a `flock` when its holder dies (even under kill -9), so a
+lock can never be left held by a crashed writer. The holder writes its pid
+into the file; a file still naming a dead pid means the last writer crashed,
+which the caller reports before it recovers the archive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from atdarchive.errors import AtdError
+
+
+class LockState:
+    """What the lock file said when we took it: the crashed writer's pid, if any."""
+
+    def __init__(self, stale_pid: int | None) -> None:
+        self.stale_pid = stale_pid
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path, timeout: float = 600.0) -> Iterator[LockState]:
+    """Hold the archive's write lock; waits for a live writer up to `timeout` seconds."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                    raise AtdError(
+                        f"{lock_path}: another atdarchive writer (pid {holder or '?'}) "
+                        f"holds the archive lock; gave up after {timeout:.0f}s"
+                    ) from None
+                time.sleep(0.05)
+        previous = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        stale = int(previous) if previous.isdigit() and int(previous) != os.getpid() else None
+        if stale is not None and _pid_alive(stale):
+            stale = None  # a live process that released cleanly but left its pid: not a crash
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield LockState(stale)
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing releases the flock

@@ -1,0 +1,144 @@
+"""A snapshot as readers see it: its record and lazily loaded, hash-checked tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atdarchive.errors import AtdError
+from atdarchive.history import SHORT_ID
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from atdarchive.store import SnapshotStore
+
+
+class Snapshot:
+    """One immutable publication: `.record`, `.tables`, `.table(name)`, `.original_path`."""
+
+    def __init__(self, store: SnapshotStore, record: dict[str, Any],
+                 directory: Path | None = None) -> None:
+        self._store = store
+        self.record = record
+        self._directory = directory  # a staged snapshot, read before it is published
+
+    @property
+    def id(self) -> str:
+        return self.record.get("id", "staged")
+
+    def __repr__(self) -> str:
+        return f"<Snapshot {self.ref} published {self.published} ({self.channel})>"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:SHORT_ID]
+
+    @property
+    def dataset(self) -> str:
+        return self.record["dataset"]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.short_id}"
+
+    @property
+    def published(self) -> str:
+        return self.record["published"]
+
+    @property
+    def channel(self) -> str:
+        return self.record["channel"]
+
+    @property
+    def table_names(self) -> list[str]:
+        return list(self.record["tables"])
+
+    @property
+    def tables(self) -> Mapping[str, pa.Table]:
+        """Name -> table, each read (and hash-checked) on first access."""
+        return _LazyTables(self)
+
+    def table_meta(self, name: str) -> dict[str, Any]:
+        try:
+            return self.record["tables"][name]
+        except KeyError:
+            raise AtdError(
+                f"{self.ref}: no table {name!r} (tables: {', '.join(self.table_names)})"
+            ) from None
+
+    def _file(self, relpath: str) -> Path:
+        if self._directory is not None:
+            return self._directory / relpath
+        info = self.record["files"][relpath]
+        return self._store.verified_path(self.dataset, self.id, relpath, info["sha256"])
+
+    def table_path(self, name: str) -> Path:
+        """The verified Parquet file of one table."""
+        return self._file(self.table_meta(name)["file"])
+
+    def table(self, name: str | None = None, columns: list[str] | None = None) -> pa.Table:
+        """One table as Arrow; `name` may be omitted when the snapshot has one table."""
+        from atdarchive.parquetio import read_table
+
+        return read_table(self.table_path(self.default_table(name)), columns=columns)
+
+    def default_table(self, name: str | None) -> str:
+        if name is not None:
+            self.table_meta(name)
+            return name
+        if len(self.table_names) == 1:
+            return self.table_names[0]
+        raise AtdError(
+            f"{self.ref} has {len(self.table_names)} tables; choose one with --table "
+            f"({', '.join(self.table_names[:8])}{', ...' if len(self.table_names) > 8 else ''})"
+        )
+
+    def source_rows(self, name: str) -> pa.Array | None:
+        """Sheet row (1-based) of each data row, for `sheet!A1` provenance."""
+        from atdarchive.parquetio import read_table
+
+        relpath = self.table_meta(name).get("rows_file")
+        if relpath is None:
+            return None
+        return read_table(self._file(relpath)).column(0).combine_chunks()
+
+    def cells(self) -> pa.Table | None:
+        """The lossless layer: every non-empty cell of every sheet (XLSX only)."""
+        from atdarchive.parquetio import read_table
+
+        if "cells.parquet" not in self.record["files"]:
+            return None
+        return read_table(self._file("cells.parquet"))
+
+    @property
+    def original_path(self) -> Path:
+        return self._file(self.record["original"]["file"])
+
+    def to_pandas(self, name: str | None = None) -> Any:
+        """The table as a pandas DataFrame (needs pandas installed)."""
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise AtdError("to_pandas needs pandas: pip install pandas") from None
+        return self.table(name).to_pandas()
+
+
+class _LazyTables(Mapping):
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._snapshot.record["tables"]:
+            raise KeyError(name)
+        if name not in self._loaded:
+            self._loaded[name] = self._snapshot.table(name)
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._snapshot.record["tables"])
+
+    def __len__(self) -> int:
+        return len(self._snapshot.record["tables"])

@@ -1,0 +1,199 @@
+"""The snapshot store: where a snapshot's files live, how they get there, how reads find them.
+
+Layout of one snapshot (DESIGN.md §2, all snapshots side by side at HEAD)::
+
+    datasets/<dataset>/snapshots/<id>/original.<ext>        the publication, byte for byte
+    datasets/<dataset>/snapshots/<id>/tables/<t>.parquet    one per logical table
+    datasets/<dataset>/snapshots/<id>/tables/<t>.rows.parquet  source row of each data row
+    datasets/<dataset>/snapshots/<id>/cells.parquet         every cell of every sheet (XLSX)
+    datasets/<dataset>/snapshots/<id>.dvc                   DVC pointer, committed to git
+
+Files are written to `.atdarchive/staging/` first and published with one
+rename; DVC then moves them into its cache. Reads never import DVC
+(DESIGN.md §8): they use the workspace copy, or resolve the `.dvc` pointer to
+the cache themselves, and check each file's sha256 against the record (a
+stat-stamp cache avoids re-hashing unchanged files).
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from atdarchive.errors import IntegrityError
+from atdarchive.util import atomic_write, sha256_file
+
+STATE_DIR = ".atdarchive"
+DVC_MD5_RE = re.compile(r"md5:\s*([0-9a-f]{32})\.dir")
+
+
+def table_fingerprint(table: Any) -> str:
+    """Content hash of a table, independent of Parquet encoding and writer version.
+
+    sha256 of the Arrow IPC stream of the table with its chunks combined and
+    schema metadata dropped: equal tables (same schema, same values, same row
+    order) give equal fingerprints.
+    """
+    import hashlib
+
+    import pyarrow as pa
+
+    table = table.replace_schema_metadata(None).combine_chunks()
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getbuffer()).hexdigest()
+
+
+@contextlib.contextmanager
+def quiet_dvc() -> Iterator[None]:
+    """DVC logs git hints ("To track the changes with git...") we act on ourselves."""
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+class SnapshotStore:
+    """Paths and file access for the snapshots of one archive."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state = root / STATE_DIR
+        self.staging = self.state / "staging"
+        self._stamps: dict[str, list[Any]] | None = None
+
+    # -- layout ----------------------------------------------------------
+    def snapshots_dir(self, dataset: str) -> Path:
+        return self.root / "datasets" / dataset / "snapshots"
+
+    def snapshot_dir(self, dataset: str, snapshot_id: str) -> Path:
+        return self.snapshots_dir(dataset) / snapshot_id
+
+    def pointer(self, dataset: str, snapshot_id: str) -> Path:
+        return self.snapshots_dir(dataset) / f"{snapshot_id}.dvc"
+
+    def new_staging_dir(self, label: str) -> Path:
+        self.staging.mkdir(parents=True, exist_ok=True)
+        path = self.staging / f"{label}-{os.getpid()}"
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir()
+        return path
+
+    # -- publishing --------------------------------------------------------
+    def publish(self, staged: Path, dataset: str, snapshot_id: str) -> Path:
+        """Move a fully written staging directory into place with one rename."""
+        target = self.snapshot_dir(dataset, snapshot_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staged, target)
+        return target
+
+    def track(self, dataset: str, snapshot_id: str) -> Path:
+        """`dvc add` the snapshot directory (DVC's Python API, imported only here)."""
+        from dvc.repo import Repo
+
+        target = self.snapshot_dir(dataset, snapshot_id)
+        with quiet_dvc(), Repo(str(self.root)) as repo:
+            repo.add([str(target)])
+        return self.pointer(dataset, snapshot_id)
+
+    # -- reading -----------------------------------------------------------
+    def cache_dir(self) -> Path:
+        """DVC's cache directory, read from `.dvc/config` without importing DVC."""
+        for name in ("config.local", "config"):
+            path = self.root / ".dvc" / name
+            if path.exists():
+                parser = configparser.ConfigParser()
+                parser.read(path)
+                if parser.has_option("cache", "dir"):
+                    value = Path(parser.get("cache", "dir"))
+                    return value if value.is_absolute() else (path.parent / value).resolve()
+        return self.root / ".dvc" / "cache"
+
+    def cache_path(self, md5: str) -> Path:
+        return self.cache_dir() / "files" / "md5" / md5[:2] / md5[2:]
+
+    def directory_manifest(self, dataset: str, snapshot_id: str) -> dict[str, str] | None:
+        """relpath -> md5 from the DVC pointer's `.dir` object, or None if not cached."""
+        pointer = self.pointer(dataset, snapshot_id)
+        if not pointer.exists():
+            return None
+        match = DVC_MD5_RE.search(pointer.read_text())
+        if not match:
+            raise IntegrityError(f"{pointer}: not a DVC directory pointer (edited by hand?)")
+        manifest = self.cache_path(match.group(1) + ".dir")
+        if not manifest.exists():
+            return None
+        return {entry["relpath"]: entry["md5"] for entry in json.loads(manifest.read_text())}
+
+    def locate(self, dataset: str, snapshot_id: str, relpath: str) -> Path | None:
+        """The readable copy of one snapshot file: workspace first, then DVC's cache."""
+        workspace = self.snapshot_dir(dataset, snapshot_id) / relpath
+        if workspace.exists():
+            return workspace
+        manifest = self.directory_manifest(dataset, snapshot_id)
+        if manifest and relpath in manifest:
+            path = self.cache_path(manifest[relpath])
+            if path.exists():
+                return path
+        return None
+
+    def verified_path(self, dataset: str, snapshot_id: str, relpath: str,
+                      expected_sha256: str) -> Path:
+        """Locate a file and check its sha256 against the record; loud on mismatch."""
+        path = self.locate(dataset, snapshot_id, relpath)
+        if path is None:
+            raise IntegrityError(
+                f"{dataset}@{snapshot_id[:12]}: {relpath} is not in the workspace or the local "
+                f"cache; run 'atdarchive pull {dataset}@{snapshot_id[:12]}'"
+            )
+        if self._stamp_ok(path, expected_sha256):
+            return path
+        actual = sha256_file(path)
+        if actual != expected_sha256:
+            raise IntegrityError(
+                f"{path}: sha256 {actual[:12]} does not match the record's "
+                f"{expected_sha256[:12]} (file altered after commit)"
+            )
+        self._remember(path, expected_sha256)
+        return path
+
+    # -- verified-hash stamps (a cache: deleting it only costs re-hashing) --
+    def _stamp_file(self) -> Path:
+        return self.state / "verified.json"
+
+    def _load_stamps(self) -> dict[str, list[Any]]:
+        if self._stamps is None:
+            try:
+                self._stamps = json.loads(self._stamp_file().read_text())
+            except (FileNotFoundError, ValueError):
+                self._stamps = {}
+        return self._stamps
+
+    @staticmethod
+    def _stat_key(path: Path) -> list[Any]:
+        st = path.stat()
+        return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    def _stamp_ok(self, path: Path, sha: str) -> bool:
+        stamp = self._load_stamps().get(str(path))
+        return stamp is not None and stamp == [*self._stat_key(path), sha]
+
+    def _remember(self, path: Path, sha: str) -> None:
+        stamps = self._load_stamps()
+        stamps[str(path)] = [*self._stat_key(path), sha]
+        if self.state.exists():
+            atomic_write(self._stamp_file(), json.dumps(stamps).encode())

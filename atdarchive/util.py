@@ -1,0 +1,94 @@
+"""Small shared helpers: canonical JSON, hashing, names, dates, atomic file writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from atdarchive.errors import AtdError
+
+HASH_CHUNK = 1 << 20
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def canonical_json(obj: Any) -> str:
+    """One spelling per value, so that hashes of records are reproducible."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_name(kind: str, name: str) -> str:
+    """Dataset, tag and channel names become paths and refs: keep them plain."""
+    if not NAME_RE.match(name) or ".." in name:
+        raise AtdError(
+            f"invalid {kind} name {name!r}: use letters, digits, '.', '_' or '-' "
+            "(no slashes, no '..', at most 100 characters)"
+        )
+    return name
+
+
+def parse_published(text: str, option: str = "--published") -> str:
+    """An ISO date or date-time, normalised; several releases may share a day."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text).isoformat()
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise AtdError(
+            f"{option}: cannot parse {text!r} as a date (YYYY-MM-DD) or date-time "
+            "(YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
+        ) from None
+    return value.isoformat(timespec="seconds")
+
+
+def published_sort_key(published: str) -> tuple[str, str]:
+    """Dates sort before date-times of the same day; aware times compare in UTC."""
+    if len(published) == 10:
+        return (published, "")
+    value = dt.datetime.fromisoformat(published)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return (value.date().isoformat(), value.time().isoformat())
+
+
+def published_day(published: str) -> dt.date:
+    return dt.date.fromisoformat(published_sort_key(published)[0])
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

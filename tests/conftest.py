@@ -1,0 +1,90 @@
+"""Shared fixtures: real archives (git + DVC) in temp dirs, the real CLI in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from atdarchive import Archive
+
+DATA = Path(__file__).parent / "data"
+ICE_RELEASES = sorted((DATA / "ice-fy25").glob("v*.xlsx"))
+
+
+def ice_published(path: Path) -> str:
+    """`v03_2025-08-01_...xlsx` -> 2025-08-01 (the capture date in the file name)."""
+    return path.name.split("_")[1]
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Archivist")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.org")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Archivist")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.org")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Archive:
+    arc = Archive.init(tmp_path / "arc")
+    arc.add_dataset("ds", title="Test dataset", agency="Test Agency",
+                    source_url="https://example.gov/data")
+    return arc
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run `atdarchive ARGS` in-process through the real entry point."""
+    from atdarchive.cli import main
+
+    def run(*args: str | os.PathLike[str]) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    cols = list(rows[0])
+    lines = [",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_parquet(path: Path, table: pa.Table) -> Path:
+    pq.write_table(table, path)
+    return path
+
+
+def archive_state(root: Path) -> dict[str, str]:
+    """Everything a failed command must leave untouched: ledgers, git HEAD, DVC cache, datasets."""
+    state: dict[str, str] = {}
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    state["HEAD"] = head
+    for base in ("datasets", ".dvc/cache"):
+        for path in sorted((root / base).rglob("*")):
+            if path.is_file():
+                state[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return state

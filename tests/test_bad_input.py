@@ -1,0 +1,73 @@
+"""Bad input: one clear line naming the file and the problem, exit != 0, archive untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import archive_state, write_csv
+
+from atdarchive import Archive
+
+
+@pytest.fixture
+def committed(archive: Archive, tmp_path: Path) -> Archive:
+    archive.commit("ds", write_csv(tmp_path / "ok.csv", [{"a": 1, "b": 2}]),
+                   published="2024-01-01")
+    return archive
+
+
+def bad_files(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("name,count\nSão Paulo,3\n".encode("latin-1"))
+    good = write_csv(tmp_path / "good.csv", [{"a": 5, "b": 6}])
+    return {
+        "missing file": (["ds", str(tmp_path / "nope.csv")], "nope.csv: no such file"),
+        "empty file": (["ds", str(empty)], "empty.csv: file is empty"),
+        "unknown dataset": (["nosuch", str(good)], "unknown dataset 'nosuch'"),
+        "unparseable date": (["ds", str(good), "--published", "31/01/2024"],
+                             "--published: cannot parse '31/01/2024'"),
+        "non-UTF-8 CSV": (["ds", str(latin)], "latin1.csv: not valid UTF-8"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing file", "empty file", "unknown dataset",
+                                  "unparseable date", "non-UTF-8 CSV"])
+def test_bad_input_leaves_archive_unchanged(committed: Archive, tmp_path: Path, cli,
+                                            case: str) -> None:
+    args, expected = bad_files(tmp_path)[case]
+    before = archive_state(committed.root)
+    result = cli("-C", committed.root, "commit", *args)
+    assert result.code != 0
+    assert result.out == ""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.err
+    assert archive_state(committed.root) == before
+
+
+def test_non_utf8_csv_commits_with_encoding(committed: Archive, tmp_path: Path, cli) -> None:
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("name,count\nSão Paulo,3\n".encode("latin-1"))
+    result = cli("-C", committed.root, "commit", "ds", latin, "--encoding", "latin-1",
+                 "--published", "2024-02-01")
+    assert result.code == 0, result.err
+    assert committed.snapshot("ds@latest").table().column("name").to_pylist() == ["São Paulo"]
+
+
+def test_not_an_archive(tmp_path: Path, cli) -> None:
+    result = cli("-C", tmp_path, "log")
+    assert result.code != 0
+    assert "not an atdarchive archive" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_unknown_ref_is_one_line(committed: Archive, cli) -> None:
+    result = cli("-C", committed.root, "show", "ds@zzz")
+    assert result.code != 0
+    assert result.err.startswith("error: ds@zzz: unknown ref")
+    assert len(result.err.strip().splitlines()) == 1
