@@ -162,6 +162,9 @@ class Archive:
         rows: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         for name in names:
             history = self.history(name)
+            checks: dict[str, list[dict[str, Any]]] = {}
+            for check in history.checks:
+                checks.setdefault(check["snapshot"], []).append(check["fetch"])
             for entry in history.publication_order(channel):
                 parent = history.parent(entry.id)
                 rows.append((entry.order_key(), {
@@ -169,6 +172,7 @@ class Archive:
                     "parent": parent.id if parent else None,
                     "record": entry.record,
                     "tags": sorted(t for t, i in history.tags.items() if i == entry.id),
+                    "checks": checks.get(entry.id, []),
                 }))
         rows.sort(key=lambda pair: pair[0], reverse=True)
         out = [row for _, row in rows[:limit]] if limit else [row for _, row in rows]

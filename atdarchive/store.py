@@ -104,10 +104,18 @@ class SnapshotStore:
     def track(self, dataset: str, snapshot_id: str) -> Path:
         """`dvc add` the snapshot directory (DVC's Python API, imported only here)."""
         from dvc.repo import Repo
+        from dvc.utils import resolve_paths
 
-        target = self.snapshot_dir(dataset, snapshot_id)
-        with quiet_dvc(), Repo(str(self.root)) as repo:
-            repo.add([str(target)])
+        target = str(self.snapshot_dir(dataset, snapshot_id))
+        with quiet_dvc(), Repo(str(self.root)) as repo, repo.lock, repo.scm_context:
+            # What `repo.add` does for a new output, minus its scan of every existing
+            # .dvc file for overlaps (O(snapshots) per commit): a fresh snapshot
+            # directory is new by construction and overlaps nothing.
+            path, wdir, out = resolve_paths(repo, target)
+            stage = repo.stage.create(single_stage=True, validate=False, fname=path,
+                                      wdir=wdir, outs=[out])
+            stage.add_outs(None)
+            stage.dump()
         return self.pointer(dataset, snapshot_id)
 
     # -- reading -----------------------------------------------------------

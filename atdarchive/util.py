@@ -13,7 +13,8 @@ from typing import Any
 from atdarchive.errors import AtdError
 
 HASH_CHUNK = 1 << 20
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_NAME = {"table": 200}  # tables carry long slugged titles; files stay under 255 bytes
 
 
 def canonical_json(obj: Any) -> str:
@@ -35,10 +36,11 @@ def sha256_file(path: Path) -> str:
 
 def check_name(kind: str, name: str) -> str:
     """Dataset, tag and channel names become paths and refs: keep them plain."""
-    if not NAME_RE.match(name) or ".." in name:
+    limit = MAX_NAME.get(kind, 100)
+    if not NAME_RE.match(name) or ".." in name or len(name) > limit:
         raise AtdError(
             f"invalid {kind} name {name!r}: use letters, digits, '.', '_' or '-' "
-            "(no slashes, no '..', at most 100 characters)"
+            f"(no slashes, no '..', at most {limit} characters)"
         )
     return name
 

@@ -29,5 +29,5 @@ step "One release in full" $A log ice-detention-stats -n 1
 step "What was extracted from the latest release" $A tables ice-detention-stats@latest
 step "Tag the release a paper used" $A tag ice-detention-stats@2025-08-20 paper-draft
 step "Export a table from that tag" $A export ice-detention-stats@paper-draft \
-  --table detention_fy25__ice_initial_book_ins_by_arresting_agency_and_month -o "$OUT/book_ins.csv"
+  --table detention__ice_initial_book_ins_by_arresting_agency_and_month -o "$OUT/book_ins.csv"
 head -5 "$OUT/book_ins.csv"

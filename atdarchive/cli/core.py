@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.add_typer(dataset_app, name="dataset")
     app.command("commit")(commit)
+    app.command("fetch")(fetch)
     app.command("log")(log)
     app.command("show")(show)
     app.command("tables")(tables)
@@ -112,6 +113,42 @@ def commit(
               "(republication of the same bytes)")
 
 
+def fetch(
+    ctx: typer.Context,
+    dataset: str = typer.Argument(..., help="Dataset name."),
+    urls: list[str] = typer.Argument(..., help="URL(s) of the publication."),
+    published: str = typer.Option(None, help="Publication date (default: Last-Modified)."),
+    period: str = typer.Option(None, help="Period the data claims to cover."),
+    channel: str = typer.Option("public", help="Route it came by."),
+    archivist: str = typer.Option(None, help="Who archived it."),
+    message: str = typer.Option("", "-m", "--message", help="Notes on this release."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Download publication(s); archive new bytes, record an 'unchanged' check otherwise."""
+    from atdarchive.changes import describe
+    from atdarchive.fetch import fetch as fetch_url
+
+    archive = open_archive(ctx)
+    results = []
+    for url in urls:
+        result = fetch_url(archive, dataset, url, published=published, period=period,
+                           channel=channel, archivist=archivist, message=message)
+        flush_notices(archive)
+        results.append(result)
+        if as_json:
+            continue
+        if result.commit:
+            snap = result.commit.snapshot
+            print(f"{snap.short_id}  new release from {result.evidence['final_url']}")
+            print(f"  {describe(result.commit.summary)}")
+        else:
+            print(f"unchanged  {url} = {dataset}@{result.unchanged_id[:10]} (check recorded)")
+    if as_json:
+        emit_json([{"url": r.url, "evidence": r.evidence,
+                    "snapshot": r.commit.snapshot.id if r.commit else None,
+                    "unchanged": r.unchanged_id} for r in results])
+
+
 def log(
     ctx: typer.Context,
     dataset: str = typer.Argument(None, help="Dataset (default: all)."),
@@ -127,7 +164,7 @@ def log(
     rows = archive.log(dataset, channel=channel, limit=n)
     if as_json:
         emit_json([{"id": r["id"], "dataset": r["dataset"], "parent": r["parent"],
-                    "tags": r["tags"], "summary": r["summary"],
+                    "tags": r["tags"], "summary": r["summary"], "checks": r["checks"],
                     **{k: v for k, v in r["record"].items() if k not in ("files", "id")}}
                    for r in rows])
         return

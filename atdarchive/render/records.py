@@ -50,6 +50,10 @@ def log_entry(row: dict[str, Any]) -> str:
             lines.append(_field(name, str(value)))
     for flag in flags(rec, row["summary"]):
         lines.append(_field("flag", flag))
+    if row.get("checks"):
+        last = row["checks"][-1]
+        lines.append(_field("checked", f"re-fetched {len(row['checks'])} time(s), unchanged; "
+                                       f"last {last['fetched_at']} from {last['final_url']}"))
     if rec.get("message"):
         lines.append("")
         lines += textwrap.wrap(rec["message"], WIDTH - 4, initial_indent="    ",
