@@ -2,8 +2,9 @@
 
 from atdarchive.archive import Archive, CommitResult
 from atdarchive.errors import AtdError, IngestError, IntegrityError, RefError
+from atdarchive.pinning import load
 from atdarchive.snapshot import Snapshot
 
 __all__ = ["Archive", "AtdError", "CommitResult", "IngestError", "IntegrityError",
-           "RefError", "Snapshot"]
+           "RefError", "Snapshot", "load"]
 __version__ = "0.1.0"

@@ -22,7 +22,7 @@ LATEST_RE = re.compile(r"^latest(?:~(\d+))?$")
 HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Entry:
     """One snapshot in the history: its record and where it sits in the ledger."""
 
@@ -69,8 +69,11 @@ class History:
                 self.checks.append(event)
         self.by_id = {e.id: e for e in self.entries}
         self._channels: dict[str, list[Entry]] = {}
+        self._position: dict[str, int] = {}
         for entry in sorted(self.entries, key=Entry.order_key):
-            self._channels.setdefault(entry.channel, []).append(entry)
+            series = self._channels.setdefault(entry.channel, [])
+            self._position[entry.id] = len(series)
+            series.append(entry)
 
     # -- orders ------------------------------------------------------------
     def channels(self) -> list[str]:
@@ -88,10 +91,8 @@ class History:
 
     def parent(self, snapshot_id: str) -> Entry | None:
         """The release before this one in its channel's publication order."""
-        entry = self.by_id[snapshot_id]
-        series = self.channel(entry.channel)
-        index = series.index(entry)
-        return series[index - 1] if index > 0 else None
+        index = self._position[snapshot_id]
+        return self.channel(self.by_id[snapshot_id].channel)[index - 1] if index > 0 else None
 
     def find_identical(self, sha256: str) -> list[Entry]:
         return [e for e in self.entries if e.record["original"]["sha256"] == sha256]

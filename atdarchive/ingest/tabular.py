@@ -1,0 +1,342 @@
+"""Readers for single-table formats (CSV/TSV, JSON, Parquet) and the typing rules shared with XLSX.
+
+Every single-table file yields one table named ``data``: the file name changes from
+release to release ("stats_20250704.csv"), the table's identity must not.
+
+Tidy-table rules (CSV here, XLSX cells in `xlsx.py`, same outcome):
+
+* Column names: header text with surrounding whitespace stripped and inner runs of
+  whitespace (newlines included) collapsed to one space; an empty name becomes ``col_N``
+  (N = 1-based position) and a repeated one gets ``_2``, ``_3``...
+* Strings: surrounding whitespace stripped (``"ICE  "`` -> ``"ICE"``); a cell that is empty
+  after stripping is null. Nothing else is treated as null: "NA", "-" and "N/A" stay text.
+* Numbers: a column becomes numeric when every non-null value is a number, written plainly
+  or with thousands separators and trailing footnote stars (``1,234``, ``12*``). Numbers with
+  a leading zero (``02863``, zip codes) are text, so such a column stays text. A numeric column
+  is ``int64`` when every value is whole (and fits), else ``float64``. One non-number
+  (``"(D)"``, ``"-"``, ``"12%"``) keeps the whole column as text: a column never mixes.
+* ISO dates (``2025-06-14``) -> ``date32``; ISO date-times -> ``timestamp[us]``; a column of
+  only ``true``/``false`` (any case) -> ``bool``.
+
+JSON keeps its own types (no parsing of numbers out of strings); strings are stripped the
+same way, and a column mixing kinds (text and numbers) is refused as not tabular. Parquet is
+already typed and tidy: its table passes through unchanged.
+
+Provenance: CSV ``source_rows`` are 1-based line numbers where each record starts (the
+header is line 1, blank lines and quoted line breaks are accounted for), ``source_columns``
+the 1-based field position. JSON ``source_rows`` are 1-based record numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from atdarchive.errors import IngestError
+from atdarchive.ingest.model import ExtractedTable, Publication
+
+TABLE_NAME = "data"
+# A number as agencies write it: plain, with thousands separators, trailing footnote stars.
+NUMBER_PATTERN = (
+    r"^[+-]?(?:0|[1-9][0-9]{0,2}(?:,[0-9]{3})+|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\**$"
+)
+_INT_PATTERN = r"^[+-]?[0-9]+$"
+_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?$"
+NUMBER_RE = re.compile(NUMBER_PATTERN)
+_SNIFF_BYTES = 64 * 1024
+_INT64_LIMIT = 2**63
+
+
+def unique_names(raw: Sequence[str]) -> list[str]:
+    """Column names: whitespace-normalised, empty -> col_N, repeats -> name_2, name_3..."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for position, text in enumerate(raw, start=1):
+        base = " ".join(text.split()) or f"col_{position}"
+        name, suffix = base, 2
+        while name in seen:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def number_text_value(text: str) -> float | None:
+    """The value of a number written as text ("1,234", "12*"), or None when it is not one."""
+    text = text.strip()
+    if not NUMBER_RE.match(text):
+        return None
+    return float(text.replace(",", "").rstrip("*"))
+
+
+def numbers_to_array(values: Sequence[float | None]) -> pa.Array:
+    """int64 when every value is whole and fits, float64 otherwise."""
+    array = pa.array(values, pa.float64())
+    try:
+        return array.cast(pa.int64())  # a safe cast: refuses fractions and out-of-range values
+    except pa.ArrowInvalid:
+        return array
+
+
+def _all_match(values: pa.Array, pattern: str) -> bool:
+    return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
+
+
+def infer_text_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Apply the module's typing rules to a column read as text."""
+    column = pc.utf8_trim_whitespace(column)
+    column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    present = column.drop_null()
+    if len(present) == 0:
+        return column
+    if _all_match(present, NUMBER_PATTERN):
+        clean = pc.replace_substring_regex(column, r"[,*]", "")
+        if _all_match(clean.drop_null(), _INT_PATTERN):
+            try:
+                return pc.cast(clean, pa.int64())
+            except pa.ArrowInvalid:  # beyond int64: keep the value as a float
+                pass
+        return pc.cast(clean, pa.float64())
+    for pattern, target in ((_DATE_PATTERN, pa.date32()), (_DATETIME_PATTERN, pa.timestamp("us"))):
+        if _all_match(present, pattern):
+            try:
+                return pc.cast(column, target)
+            except pa.ArrowInvalid:  # 2025-02-30 and the like: keep the text
+                return column
+    lowered = pc.utf8_lower(present)
+    if bool(pc.all(pc.is_in(lowered, pa.array(["true", "false"]))).as_py()):
+        return pc.equal(pc.utf8_lower(column), "true")
+    return column
+
+
+def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
+    """The text of a CSV and the encoding used; a bad byte is a one-line IngestError."""
+    if encoding is None:
+        if raw.startswith(b"\xef\xbb\xbf"):
+            encoding = "utf-8-sig"
+        elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            encoding = "utf-16"
+    try:
+        return raw.decode(encoding or "utf-8"), encoding or "utf-8"
+    except LookupError:
+        raise IngestError(f"{path.name}: unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start]
+        if encoding is None:
+            raise IngestError(
+                f"{path.name}: not valid UTF-8 (byte 0x{bad:02x} at offset {exc.start}); "
+                "pass --encoding"
+            ) from None
+        raise IngestError(
+            f"{path.name}: not valid {encoding} (byte 0x{bad:02x} at offset {exc.start})"
+        ) from None
+
+
+def _sniff_delimiter(path: Path, text: str) -> str:
+    if path.suffix.lower() in (".tsv", ".tab"):
+        return "\t"
+    try:
+        return csv.Sniffer().sniff(text[:_SNIFF_BYTES], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _record_lines(text: str, delimiter: str, header_lines: int, rows: int) -> list[int]:
+    """1-based line where each data record starts; exact even with quoted line breaks."""
+    physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if physical == header_lines + rows:
+        return list(range(header_lines + 1, header_lines + rows + 1))
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    lines: list[int] = []
+    end = 0
+    for index, record in enumerate(reader):
+        start, end = end + 1, reader.line_num
+        if index > 0 and record:
+            lines.append(start)
+    return lines
+
+
+def _ragged_line(text: str, delimiter: str) -> tuple[int, int, int] | None:
+    """(line, expected, actual) of the first record whose field count differs from the header."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    expected = None
+    for record in reader:
+        if not record:
+            continue
+        if expected is None:
+            expected = len(record)
+        elif len(record) != expected:
+            return reader.line_num, expected, len(record)
+    return None
+
+
+def read_csv(
+    path: Path, *, delimiter: str | None = None, encoding: str | None = None
+) -> Publication:
+    """Read a CSV/TSV file as one table named `data` (delimiter and encoding sniffed)."""
+    raw = path.read_bytes()
+    text, used = _decode(path, raw, encoding)
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise IngestError(f"{path.name}: no data (the file holds only whitespace)")
+    delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter)
+    delimiter = delimiter or _sniff_delimiter(path, text)
+    if len(delimiter) != 1:
+        raise IngestError(f"{path.name}: delimiter must be one character, got {delimiter!r}")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = next(reader, [])
+    header_lines = reader.line_num
+    data = raw if used == "utf-8" and not raw.startswith(b"\xef\xbb\xbf") else text.encode()
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        ragged = _ragged_line(text, delimiter)
+        if ragged:
+            line, expected, actual = ragged
+            raise IngestError(
+                f"{path.name}: ragged row at line {line}: expected {expected} fields, got {actual}"
+            ) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IngestError(f"{path.name}: cannot parse as CSV: {first}") from None
+    names = unique_names(table.column_names)
+    columns = [
+        infer_text_column(col if col.type == pa.string() else pc.cast(col, pa.string()))
+        for col in table.columns
+    ]
+    data_table = pa.table(columns, names=names)
+    extracted = ExtractedTable(
+        name=TABLE_NAME,
+        data=data_table,
+        source_rows=_record_lines(text, delimiter, header_lines, data_table.num_rows),
+        source_columns={name: str(i) for i, name in enumerate(names, start=1)},
+    )
+    return Publication(
+        format="tsv" if delimiter == "\t" else "csv",
+        tables=[extracted],
+        reader=f"pyarrow {pa.__version__}",
+    )
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _json_column(path: Path, name: str, values: list[Any]) -> pa.Array:
+    """Typed Arrow array for one JSON column; mixed kinds are not tabular."""
+    kinds = {type(v) for v in values if v is not None}
+    if not kinds:
+        return pa.array(values, pa.string())
+    if kinds == {str}:
+        stripped = [None if v is None else v.strip() or None for v in values]
+        return pa.array(stripped, pa.string())
+    if kinds == {bool}:
+        return pa.array(values, pa.bool_())
+    if kinds == {int}:
+        if all(v is None or abs(v) < _INT64_LIMIT for v in values):
+            return pa.array(values, pa.int64())
+        raise IngestError(f"{path.name}: column {name!r} holds an integer beyond 64 bits")
+    if kinds <= {int, float}:
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    found = ", ".join(sorted(k.__name__ for k in kinds))
+    raise IngestError(f"{path.name}: not tabular: column {name!r} mixes types ({found})")
+
+
+def _json_rows(path: Path, obj: Any) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of a records list or a {"columns", "data"} object."""
+    if isinstance(obj, dict):
+        if "columns" in obj and "data" in obj:
+            columns, data = obj["columns"], obj["data"]
+            if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+                raise IngestError(f"{path.name}: not tabular: 'columns' must be a list of names")
+            if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
+                raise IngestError(f"{path.name}: not tabular: 'data' must be a list of rows")
+            for number, row in enumerate(data, start=1):
+                if len(row) != len(columns):
+                    raise IngestError(
+                        f"{path.name}: row {number} has {len(row)} values for "
+                        f"{len(columns)} columns"
+                    )
+            return columns, data
+        if isinstance(obj.get("data"), list):
+            return _json_rows(path, obj["data"])
+        raise IngestError(
+            f"{path.name}: not tabular: expected a list of records or "
+            '{"columns": [...], "data": [[...]]}'
+        )
+    if not isinstance(obj, list):
+        raise IngestError(f"{path.name}: not tabular: the JSON document is a single value")
+    if not obj:
+        raise IngestError(f"{path.name}: not tabular: the JSON list is empty")
+    if not all(isinstance(r, dict) for r in obj):
+        raise IngestError(
+            f"{path.name}: not tabular: expected a list of records (objects), "
+            'a list of lists needs {"columns": [...], "data": [...]}'
+        )
+    columns = list(dict.fromkeys(key for record in obj for key in record))
+    return columns, [[record.get(key) for key in columns] for record in obj]
+
+
+def read_json(path: Path) -> Publication:
+    """Read a JSON list of records or a {"columns", "data"} object as one table `data`."""
+    raw = path.read_bytes()
+    try:
+        obj = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            f"{path.name}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise IngestError(
+            f"{path.name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise IngestError(f"{path.name}: not tabular: JSON nested too deeply") from None
+    columns, rows = _json_rows(path, obj)
+    for number, row in enumerate(rows, start=1):
+        for key, value in zip(columns, row, strict=True):
+            if not _is_scalar(value):
+                raise IngestError(
+                    f"{path.name}: not tabular: record {number} field {key!r} is nested "
+                    f"({type(value).__name__})"
+                )
+    names = unique_names(columns)
+    arrays = [_json_column(path, name, [row[i] for row in rows]) for i, name in enumerate(names)]
+    extracted = ExtractedTable(
+        name=TABLE_NAME,
+        data=pa.table(arrays, names=names),
+        source_rows=list(range(1, len(rows) + 1)),
+    )
+    return Publication(format="json", tables=[extracted], reader="json")
+
+
+def read_parquet(path: Path) -> Publication:
+    """Read a Parquet file as one table `data`, unchanged."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IngestError(f"{path.name}: corrupt or unreadable Parquet file: {first}") from None
+    return Publication(
+        format="parquet",
+        tables=[ExtractedTable(name=TABLE_NAME, data=table)],
+        reader=f"pyarrow {pa.__version__}",
+    )
