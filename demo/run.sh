@@ -31,3 +31,11 @@ step "Tag the release a paper used" $A tag ice-detention-stats@2025-08-20 paper-
 step "Export a table from that tag" $A export ice-detention-stats@paper-draft \
   --table detention__ice_initial_book_ins_by_arresting_agency_and_month -o "$OUT/book_ins.csv"
 head -5 "$OUT/book_ins.csv"
+# --- Remotes, pinning and citation (a local-directory remote: no network) ---
+step "Add a shared data remote (config committed, no credentials)" $A remote add shared "$OUT/remote-store" --default
+step "Push every snapshot's data to it" $A push ice-detention-stats
+step "A second machine: clone the ledger, pull one snapshot (hash-checked)" \
+  atdarchive clone "$OUT/archive" "$OUT/clone" --pull ice-detention-stats@latest
+step "Pin the snapshot a paper used" $A pin ice-detention-stats@paper-draft --lock "$OUT/atdarchive.lock"
+step "Load exactly the pinned bytes (every file re-hashed)" python -c "import atdarchive; s = atdarchive.load('ice-detention-stats', lock='$OUT/atdarchive.lock'); print(s.ref, s.published, len(s.table_names), 'tables')"
+step "Cite it" $A cite ice-detention-stats@paper-draft --format bibtex
