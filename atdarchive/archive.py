@@ -398,6 +398,43 @@ class Archive:
                             "channel": entry.channel})
         return out
 
+    # -- forensics (thin layers over diff, blame, audit) ------------------------
+    def diff(self, a: str, b: str | None = None, *, table: str | None = None,
+             key: list[str] | None = None, **options: Any) -> Any:
+        """Diff two snapshots (B defaults to A's parent, i.e. what A changed).
+
+        Returns a `TableDiff` when `table` is given, else a `SnapshotDiff`;
+        `options` are `DiffOptions` fields (columns, ignore, abs_tol, rel_tol, ...).
+        """
+        from atdarchive.derived import fingerprint_dir
+        from atdarchive.diff import DiffOptions, diff_snapshots
+
+        old, new = self.snapshot(a), None
+        if b is None:
+            new, old = old, self.parent(old)
+            if old is None:
+                raise AtdError(f"{new.ref} is the first release of its channel; "
+                               "name two refs to compare")
+        else:
+            new = self.snapshot(b)
+        result = diff_snapshots(old, new, table=table,
+                                options=DiffOptions(key=key, **options),
+                                cache_dir=fingerprint_dir(self))
+        return result.tables[table] if table else result
+
+    def blame(self, ref: str, *, table: str | None = None, **options: Any) -> Any:
+        """Per cell: the release that gave it its value (a `pyarrow.Table`)."""
+        from atdarchive.blame import blame
+
+        return blame(self, ref, table=table, **options)
+
+    def history_of(self, dataset: str, *, table: str, row: dict[str, str],
+                   column: str | None = None, channel: str = "public") -> Any:
+        """One row (or cell) in every release, oldest first (a `pyarrow.Table`)."""
+        from atdarchive.blame import history
+
+        return history(self, dataset, table=table, row=row, column=column, channel=channel)
+
     def export(self, ref: str, out: str | os.PathLike[str], *, table: str | None = None,
                original: bool = False) -> Path:
         """Write one table as .csv/.parquet, or the original file byte for byte."""

@@ -1,11 +1,14 @@
 """Derived, rebuildable state kept under `.atdarchive/derived/` (never committed).
 
-Updated right after each commit so later reads find it warm; any of it can
-be deleted and is rebuilt on demand (`atdarchive reindex`).
+Per-row fingerprints (for fast diffs) and blame indexes are updated right
+after each commit so later reads find them warm; any of it can be deleted
+and is rebuilt on demand (`atdarchive reindex`, `atdarchive verify --repair`).
 """
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -13,5 +16,39 @@ if TYPE_CHECKING:
     from atdarchive.snapshot import Snapshot
 
 
+def derived_dir(archive: Archive) -> Path:
+    return archive.store.state / "derived"
+
+
+def fingerprint_dir(archive: Archive) -> Path:
+    return derived_dir(archive) / "fingerprints"
+
+
+def warm_fingerprints(archive: Archive, snapshot: Snapshot) -> None:
+    from atdarchive.fingerprint import compute_fingerprints
+
+    for name in snapshot.table_names:
+        meta = snapshot.table_meta(name)
+        compute_fingerprints(snapshot.table_path(name), fingerprint_dir(archive),
+                             sha256=snapshot.record["files"][meta["file"]]["sha256"])
+
+
 def update_after_commit(archive: Archive, snapshot: Snapshot) -> None:
     """Hook run inside the write lock after a snapshot is published."""
+    from atdarchive.blame import update_index
+
+    warm_fingerprints(archive, snapshot)
+    update_index(archive, snapshot)
+
+
+def rebuild(archive: Archive) -> None:
+    """Drop every derived index and rebuild them from the snapshots."""
+    from atdarchive.blame import reindex
+
+    shutil.rmtree(derived_dir(archive), ignore_errors=True)
+    for dataset in archive.dataset_names():
+        for entry in archive.history(dataset).entries:
+            from atdarchive.snapshot import Snapshot
+
+            warm_fingerprints(archive, Snapshot(archive.store, entry.record))
+    reindex(archive)

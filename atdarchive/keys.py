@@ -1,0 +1,136 @@
+"""Row keys: inference and validation (DESIGN §6).
+
+A key is a list of column names whose values identify a row. Given keys
+(`--key`) win over declared ones (`dataset.toml`), which win over inferred
+ones. Inference takes the smallest unique, non-null *leading* column set
+(first column, then the first two, ...) because publication tables put their
+row labels first; floating-point columns are never inferred as keys (a float
+that happens to be unique is a measurement, not a label).
+
+Equality of key values is exact, with null == null and NaN == NaN, so that a
+key validated here matches rows the same way the diff engine does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import AtdError
+
+#: Most columns an inferred key may have.
+MAX_INFERRED_KEY_COLUMNS = 3
+
+
+def _flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return col
+
+
+def _normalize_for_hash(arr: pa.Array) -> pa.Array:
+    """Make equal values encode equally: -0.0 -> 0.0, dictionary -> values."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_floating(arr.type):
+        # x + 0.0 turns -0.0 into +0.0 and leaves NaN a NaN
+        arr = pc.add(arr, pa.scalar(0.0, arr.type))
+    return arr
+
+
+def encode_columns(columns: Sequence[pa.Array]) -> tuple[np.ndarray, int]:
+    """Compact int64 codes for rows of `columns`: equal rows, equal codes.
+
+    Built from `dictionary_encode` (a hash table per column, O(n)); nulls get a
+    code of their own, NaNs compare equal. Returns (codes, number of codes).
+    """
+    n = len(columns[0]) if columns else 0
+    if not columns:
+        return np.zeros(n, dtype=np.int64), 1 if n else 0
+    code: np.ndarray | None = None
+    card = 1
+    for col in columns:
+        arr = _normalize_for_hash(_flat(col))
+        try:
+            enc = pc.dictionary_encode(arr, null_encoding="encode")
+            idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+            m = max(len(enc.dictionary), 1)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+            # nested or exotic types: fall back to their text form
+            values = [repr(v) for v in arr.to_pylist()]
+            enc = pc.dictionary_encode(pa.array(values, pa.string()))
+            idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+            m = max(len(enc.dictionary), 1)
+        if code is None:
+            code, card = idx, m
+            continue
+        code = code * m + idx
+        enc2 = pc.dictionary_encode(pa.array(code))
+        code = enc2.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        card = max(len(enc2.dictionary), 1)
+    assert code is not None
+    return code, card
+
+
+def _is_key_type(t: pa.DataType) -> bool:
+    return not (pa.types.is_floating(t) or pa.types.is_nested(t) or pa.types.is_null(t))
+
+
+def is_unique_nonnull(table: pa.Table, key: Sequence[str]) -> bool:
+    """True when the columns have no nulls and no duplicate value combination."""
+    if table.num_rows == 0:
+        return True
+    cols = [table.column(k) for k in key]
+    if any(c.null_count for c in cols):
+        return False
+    codes, card = encode_columns(cols)
+    return card == table.num_rows
+
+
+def infer_key(table: pa.Table, max_columns: int = MAX_INFERRED_KEY_COLUMNS) -> list[str] | None:
+    """Smallest unique, non-null leading column set (floats excluded), or None."""
+    names = table.column_names
+    for k in range(1, min(max_columns, len(names)) + 1):
+        cand = names[:k]
+        if not _is_key_type(table.schema.field(cand[-1]).type):
+            return None
+        if is_unique_nonnull(table, cand):
+            return list(cand)
+    return None
+
+
+def duplicate_examples(table: pa.Table, key: Sequence[str], limit: int = 3) -> list[dict]:
+    """Up to `limit` duplicated key values (as dicts) with their row counts."""
+    if table.num_rows == 0:
+        return []
+    codes, card = encode_columns([table.column(k) for k in key])
+    if card == table.num_rows:
+        return []
+    counts = np.bincount(codes, minlength=card)
+    dup_codes = np.flatnonzero(counts > 1)
+    # first row of each duplicated code, in table order
+    first = np.full(card, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    rows = np.sort(first[dup_codes])[:limit]
+    sub = table.select(list(key)).take(pa.array(rows)).to_pylist()
+    return [{**row, "_count": int(counts[codes[r]])} for row, r in zip(sub, rows, strict=True)]
+
+
+def validate_key(table: pa.Table, key: Sequence[str], table_name: str, side: str = "") -> None:
+    """Raise AtdError if `key` names missing columns or is not unique in `table`."""
+    where = f"table '{table_name}'" + (f" ({side})" if side else "")
+    missing = [k for k in key if k not in table.column_names]
+    if missing:
+        raise AtdError(
+            f"key column {', '.join(map(repr, missing))} not in {where}; "
+            f"columns are: {', '.join(table.column_names)}"
+        )
+    dups = duplicate_examples(table, key)
+    if dups:
+        shown = "; ".join(
+            ", ".join(f"{k}={d[k]!r}" for k in key) + f" ({d['_count']} rows)" for d in dups
+        )
+        raise AtdError(f"key ({', '.join(key)}) is not unique in {where}: duplicates e.g. {shown}")
