@@ -351,4 +351,9 @@ def test_declared_duplicate_key_detected_through_fast_path(tmp_path):
     for s in (a, b):
         compute_fingerprints(s.table_path("t"), tmp_path / "c")
     with pytest.raises(AtdError, match="k=1 \\(2 rows\\)"):
-        diff_snapshots(a, b, cache_dir=tmp_path / "c")
+        diff_snapshots(a, b, table="t", cache_dir=tmp_path / "c")
+    # across all tables, one broken declared key does not sink the diff: rows, with a note
+    whole = diff_snapshots(a, b, cache_dir=tmp_path / "c")
+    assert whole.tables["t"].key is None and whole.is_empty()
+    assert any("declared key not used" in n and "k=1 (2 rows)" in n
+               for n in whole.tables["t"].notes)
