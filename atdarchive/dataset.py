@@ -54,7 +54,7 @@ class DatasetConfig:
         for attr in ("title", "agency", "source_url", "description"):
             lines.append(f"{attr} = {_toml_value(getattr(self, attr))}")
         lines.append("")
-        lines.append("# key columns per table (DESIGN.md §6); tables not listed get an inferred key")
+        lines.append("# key columns per table; tables not listed get an inferred key")
         lines.append("[keys]")
         for table, cols in sorted(self.keys.items()):
             lines.append(f"{_toml_key(table)} = {_toml_value(cols)}")

@@ -34,11 +34,18 @@ def warm_fingerprints(archive: Archive, snapshot: Snapshot) -> None:
 
 
 def update_after_commit(archive: Archive, snapshot: Snapshot) -> None:
-    """Hook run inside the write lock after a snapshot is published."""
+    """Hook run inside the write lock after a snapshot is published.
+
+    The snapshot is already committed; a failure here only leaves an index
+    cold (rebuilt on next use), so it becomes a note, not an error.
+    """
     from atdarchive.blame import update_index
 
-    warm_fingerprints(archive, snapshot)
-    update_index(archive, snapshot)
+    try:
+        warm_fingerprints(archive, snapshot)
+        update_index(archive, snapshot)
+    except (OSError, ValueError) as exc:
+        archive.notices.append(f"derived indexes not updated ({exc}); they rebuild on use")
 
 
 def rebuild(archive: Archive) -> None:

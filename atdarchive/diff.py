@@ -54,7 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import AtdError
-from .ingest.model import cell_address
+from .ingest.model import cell_addresses
 from .keys import (
     MAX_INFERRED_KEY_COLUMNS,
     _flat,
@@ -385,18 +385,6 @@ def _with_rows(
     return table
 
 
-def _address(meta: dict | None, column: str, src: pa.Array | None, rows: np.ndarray) -> pa.Array:
-    n = len(rows)
-    if not meta or src is None:
-        return pa.nulls(n, pa.string())
-    letter = (meta.get("source_columns") or {}).get(column)
-    if letter is None:
-        return pa.nulls(n, pa.string())
-    prefix = cell_address(meta.get("sheet"), str(letter), 1)[:-1]
-    nums = pc.cast(src.take(pa.array(rows)), pa.string())
-    return pc.binary_join_element_wise(prefix, nums, "")
-
-
 @dataclass
 class _Side:
     """One side of a diff: the (possibly subset) table and how its rows map back."""
@@ -443,8 +431,8 @@ def _cells_piece(
             "new_number": xb,
             "abs_change": pa.array(d, pa.float64(), mask=~valid_d),
             "rel_change": pa.array(rel, pa.float64(), mask=~valid_rel),
-            "old_cell": _address(old.meta, old_col, old.src, o_local),
-            "new_cell": _address(new.meta, new_col, new.src, n_local),
+            "old_cell": cell_addresses(old.meta, old_col, old.src, o_local),
+            "new_cell": cell_addresses(new.meta, new_col, new.src, n_local),
         }
     )
     return pa.table(cols, schema=_cells_schema(key_types))

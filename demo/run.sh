@@ -39,3 +39,8 @@ step "A second machine: clone the ledger, pull one snapshot (hash-checked)" \
 step "Pin the snapshot a paper used" $A pin ice-detention-stats@paper-draft --lock "$OUT/atdarchive.lock"
 step "Load exactly the pinned bytes (every file re-hashed)" python -c "import atdarchive; s = atdarchive.load('ice-detention-stats', lock='$OUT/atdarchive.lock'); print(s.ref, s.published, len(s.table_names), 'tables')"
 step "Cite it" $A cite ice-detention-stats@paper-draft --format bibtex
+# blame: which release gave each number its value (row view, then one cell)
+$A blame ice-detention-stats@latest --table detention__ice_initial_book_ins_by_arresting_agency_and_month
+$A blame ice-detention-stats@latest --table detention__ice_initial_book_ins_by_arresting_agency_and_month --row Agency=Total --column Nov --cells
+# history: the November total in every release (21129 -> 21128 -> 21127 -> 21123)
+$A history ice-detention-stats --table detention__ice_initial_book_ins_by_arresting_agency_and_month --row Agency=Total --column Nov

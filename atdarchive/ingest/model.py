@@ -37,7 +37,8 @@ class ExtractedTable:
 
     `source_rows[i]` is the 1-based row number (sheet row, or CSV line) that
     data row i came from; `source_columns[c]` is the column letter (XLSX) or
-    1-based position (CSV) that column c came from. Together with `sheet` they
+    position as a letter (CSV: the letter a spreadsheet would show) that
+    column c came from. Together with `sheet` they
     give each value's source cell, see `cell_address`.
     """
 
@@ -81,6 +82,22 @@ def cell_address(sheet: str | None, column: str, row: int) -> str:
     """`sheet!A1` style address; CSV sources (no sheet) give `A1`-like `C3`."""
     prefix = f"{sheet}!" if sheet is not None else ""
     return f"{prefix}{column}{row}"
+
+
+def cell_addresses(meta: dict[str, Any] | None, column: str, source_rows: pa.Array | None,
+                   rows: Any) -> pa.Array:
+    """`sheet!C7` for some data rows (positions `rows`) of one column, column-wise.
+
+    `meta` is a table's record entry (`sheet`, `source_columns`); null where unknown.
+    """
+    import pyarrow.compute as pc
+
+    letter = ((meta or {}).get("source_columns") or {}).get(column)
+    if source_rows is None or letter is None:
+        return pa.nulls(len(rows), pa.string())
+    prefix = cell_address((meta or {}).get("sheet"), str(letter), 1)[:-1]
+    numbers = pc.cast(source_rows.take(pa.array(rows)), pa.string())
+    return pc.binary_join_element_wise(prefix, numbers, "")
 
 
 def column_letter(index: int) -> str:

@@ -24,7 +24,8 @@ already typed and tidy: its table passes through unchanged.
 
 Provenance: CSV ``source_rows`` are 1-based line numbers where each record starts (the
 header is line 1, blank lines and quoted line breaks are accounted for), ``source_columns``
-the 1-based field position. JSON ``source_rows`` are 1-based record numbers.
+the field's position as a spreadsheet column letter (A, B, ...), as Excel shows
+a CSV. JSON ``source_rows`` are 1-based record numbers.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from atdarchive.errors import IngestError
-from atdarchive.ingest.model import ExtractedTable, Publication
+from atdarchive.ingest.model import ExtractedTable, Publication, column_letter
 
 TABLE_NAME = "data"
 # A number as agencies write it: plain, with thousands separators, trailing footnote stars.
@@ -227,7 +228,7 @@ def read_csv(
         name=TABLE_NAME,
         data=data_table,
         source_rows=_record_lines(text, delimiter, header_lines, data_table.num_rows),
-        source_columns={name: str(i) for i, name in enumerate(names, start=1)},
+        source_columns={name: column_letter(i) for i, name in enumerate(names)},
     )
     return Publication(
         format="tsv" if delimiter == "\t" else "csv",
