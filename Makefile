@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,13 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 demo: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh
 
-test: $(BIN)/.installed
+# The audit report is checked in a real headless browser: Debian's chromium.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); } \
+	  || { echo "the HTML report test needs chromium: apt-get install chromium"; exit 1; }
+
+test: $(BIN)/.installed chromium
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(BIN)/.installed

@@ -45,6 +45,7 @@ class CommitResult:
     summary: dict[str, Any]
     identical_to: list[dict[str, str]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    findings: list[Any] = field(default_factory=list)  # audit.Finding of this release
 
 
 class Archive:
@@ -157,6 +158,7 @@ class Archive:
             limit: int | None = None) -> list[dict[str, Any]]:
         """Snapshots newest first (publication order), each with its parent and change summary."""
         from atdarchive.changes import summary_against
+        from atdarchive.derived import cached_flags
 
         names = [dataset] if dataset else self.dataset_names()
         rows: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
@@ -173,6 +175,7 @@ class Archive:
                     "record": entry.record,
                     "tags": sorted(t for t, i in history.tags.items() if i == entry.id),
                     "checks": checks.get(entry.id, []),
+                    "audit": cached_flags(self, entry.id),
                 }))
         rows.sort(key=lambda pair: pair[0], reverse=True)
         out = [row for _, row in rows[:limit]] if limit else [row for _, row in rows]
@@ -263,7 +266,23 @@ class Archive:
             self._update_derived(snapshot)
         parent = Snapshot(self.store, parent_entry.record) if parent_entry else None
         return CommitResult(snapshot, parent, record["summary"],
-                            record.get("identical_to", []), list(self.notices))
+                            record.get("identical_to", []), list(self.notices),
+                            self._audit_new_release(snapshot))
+
+    def _audit_new_release(self, snapshot: Snapshot) -> list[Any]:
+        """Flag a release the moment it arrives (recycled, period mismatch, revisions...)."""
+        from atdarchive.audit import findings_for_snapshot, flag_summary
+        from atdarchive.derived import save_flags
+
+        findings = findings_for_snapshot(self, snapshot)
+        save_flags(self, snapshot.id, flag_summary(findings))
+        series = self.history(snapshot.dataset).channel(snapshot.channel)
+        position = [e.id for e in series].index(snapshot.id)
+        if position + 1 < len(series):  # a backfill: the next release has a new parent
+            successor = Snapshot(self.store, series[position + 1].record)
+            save_flags(self, successor.id,
+                       flag_summary(findings_for_snapshot(self, successor)))
+        return findings
 
     def _stage(self, staged: Path, config: DatasetConfig, path: Path, original_sha: str,
                publication: Any) -> dict[str, Any]:

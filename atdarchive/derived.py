@@ -7,9 +7,11 @@ and is rebuilt on demand (`atdarchive reindex`, `atdarchive verify --repair`).
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from atdarchive.archive import Archive
@@ -46,6 +48,27 @@ def update_after_commit(archive: Archive, snapshot: Snapshot) -> None:
         update_index(archive, snapshot)
     except (OSError, ValueError) as exc:
         archive.notices.append(f"derived indexes not updated ({exc}); they rebuild on use")
+
+
+def _flags_file(archive: Archive, snapshot_id: str) -> Path:
+    return derived_dir(archive) / "audit" / "flags" / f"{snapshot_id}.json"
+
+
+def save_flags(archive: Archive, snapshot_id: str, flags: dict[str, Any]) -> None:
+    """Remember a release's audit flags (kinds, counts, worst severity) for `log`."""
+    path = _flags_file(archive, snapshot_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(flags))
+    os.replace(tmp, path)
+
+
+def cached_flags(archive: Archive, snapshot_id: str) -> dict[str, Any] | None:
+    """The flags of the last audit of this release (at commit, or by `audit`), if any."""
+    try:
+        return json.loads(_flags_file(archive, snapshot_id).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def rebuild(archive: Archive) -> None:

@@ -17,6 +17,7 @@ stat-stamp cache avoids re-hashing unchanged files).
 
 from __future__ import annotations
 
+import atexit
 import configparser
 import contextlib
 import io
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from atdarchive.errors import IntegrityError
-from atdarchive.util import atomic_write, sha256_file
+from atdarchive.util import sha256_file
 
 STATE_DIR = ".atdarchive"
 DVC_MD5_RE = re.compile(r"md5:\s*([0-9a-f]{32})\.dir")
@@ -74,6 +75,7 @@ class SnapshotStore:
         self.state = root / STATE_DIR
         self.staging = self.state / "staging"
         self._stamps: dict[str, list[Any]] | None = None
+        self._stamps_dirty = False
 
     # -- layout ----------------------------------------------------------
     def snapshots_dir(self, dataset: str) -> Path:
@@ -203,5 +205,15 @@ class SnapshotStore:
     def _remember(self, path: Path, sha: str) -> None:
         stamps = self._load_stamps()
         stamps[str(path)] = [*self._stat_key(path), sha]
-        if self.state.exists():
-            atomic_write(self._stamp_file(), json.dumps(stamps).encode())
+        if not self._stamps_dirty:
+            self._stamps_dirty = True
+            atexit.register(self.flush_stamps)
+
+    def flush_stamps(self) -> None:
+        """Write the stamp cache once (at exit): it is a cache, so no fsync."""
+        if not self._stamps_dirty or not self.state.exists():
+            return
+        tmp = self._stamp_file().with_name(f".verified.json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self._stamps))
+        os.replace(tmp, self._stamp_file())
+        self._stamps_dirty = False

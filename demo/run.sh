@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole product on real releases: six ICE FY2025 detention-statistics workbooks,
-# committed in publication order into a throwaway archive, then inspected.
-# Offline; uses only files in this repository. Output archive: demo/out/archive.
+# committed in publication order into a throwaway archive, then inspected, diffed,
+# blamed, audited, verified, pushed, cloned, pinned and cited.
+# Offline: uses only files in this repository and servers on 127.0.0.1.
+# Output: demo/out/ (archive, clone, remote, reports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="$PWD/tests/data/ice-fy25"
@@ -10,37 +12,71 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 export GIT_AUTHOR_NAME="${GIT_AUTHOR_NAME:-atdarchive demo}" GIT_AUTHOR_EMAIL="${GIT_AUTHOR_EMAIL:-demo@localhost}"
 export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
 A="atdarchive -C $OUT/archive"
+DS=ice-detention-stats
+BOOKINS=detention__ice_initial_book_ins_by_arresting_agency_and_month
+FACILITIES=facilities__ice_enforcement_and_removal_operations_data
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
-step "Create an archive" atdarchive init "$OUT/archive"
-step "Declare the dataset" $A dataset add ice-detention-stats \
-  --title "ICE Detention Statistics FY2025" --agency "U.S. Immigration and Customs Enforcement" \
-  --source-url "https://www.ice.gov/detain/detention-management"
-
+# --- Archivists: commit each release as an immutable snapshot -------------------------
+step "Create an archive (git + DVC)" atdarchive init "$OUT/archive"
+step "Declare the dataset; facilities are identified by (Name, City, State)" \
+  $A dataset add $DS --title "ICE Detention Statistics FY2025" \
+  --agency "U.S. Immigration and Customs Enforcement" \
+  --source-url "https://www.ice.gov/detain/detention-management" \
+  --key "$FACILITIES=Name,City,State"
 for f in "$DATA"/v0*.xlsx; do
   name=$(basename "$f"); day=$(echo "$name" | cut -d_ -f2)
-  step "Commit the release captured $day" $A commit ice-detention-stats "$f" \
-    --published "$day" --archivist "demo" \
-    --source-url "https://www.ice.gov/doclib/detention/FY25_detentionStats.xlsx"
+  [ "$day" = 2025-08-01 ] && continue   # committed last below, as a backfill
+  step "Commit the release captured $day" $A commit $DS "$f" --published "$day" \
+    --archivist demo --source-url "https://www.ice.gov/doclib/detention/FY25_detentionStats.xlsx"
 done
+step "Backfill: the 2025-08-01 release, recovered later, slots in by publication date" \
+  $A commit $DS "$DATA/v03_2025-08-01_FY25_detentionStats08012025.xlsx" --published 2025-08-01 \
+  --archivist demo -m "recovered from a web archive"
 
-step "History, newest first" $A log ice-detention-stats --oneline
-step "One release in full" $A log ice-detention-stats -n 1
-step "What was extracted from the latest release" $A tables ice-detention-stats@latest
-step "Tag the release a paper used" $A tag ice-detention-stats@2025-08-20 paper-draft
-step "Export a table from that tag" $A export ice-detention-stats@paper-draft \
-  --table detention__ice_initial_book_ins_by_arresting_agency_and_month -o "$OUT/book_ins.csv"
-head -5 "$OUT/book_ins.csv"
-# --- Remotes, pinning and citation (a local-directory remote: no network) ---
-step "Add a shared data remote (config committed, no credentials)" $A remote add shared "$OUT/remote-store" --default
-step "Push every snapshot's data to it" $A push ice-detention-stats
+# --- Fetch by URL (a local web server stands in for ice.gov) -------------------------
+PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python -m http.server "$PORT" --bind 127.0.0.1 --directory "$DATA" >/dev/null 2>&1 &
+SERVER=$!; trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 50); do python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/')" 2>/dev/null && break; sleep 0.1; done
+step "Fetch the current file again: same bytes, so a 're-checked, unchanged' event" \
+  $A fetch $DS "http://127.0.0.1:$PORT/v06_2025-09-11_FY25_detentionStats09112025.xlsx"
+
+# --- Log, show, tables, export, tags ------------------------------------------------
+step "History in publication order, newest first (! = audit alert)" $A log $DS --oneline
+step "The newest release in full" $A log $DS -n 1
+step "What was extracted, and the dates the workbook states about itself" \
+  $A show $DS@latest
+step "Tag the release in force on 2025-08-20 (the one a paper used)" $A tag $DS@2025-08-20 paper-draft
+step "Export the book-ins table from that tag" $A export $DS@paper-draft --table $BOOKINS -o "$OUT/book_ins.csv"
+head -4 "$OUT/book_ins.csv"
+
+# --- Forensics: diff, blame, history -------------------------------------------------
+step "What the last release changed in the book-ins table (silent revisions of past months)" \
+  $A diff $DS@latest~1 $DS@latest --table $BOOKINS
+step "Facilities that came and went between the last two releases" \
+  $A diff $DS@latest~1 $DS@latest --table $FACILITIES --stat
+step "Every table the last release touched" $A diff $DS --stat
+step "Blame: which release gave each book-ins number its value" $A blame $DS@latest --table $BOOKINS
+step "Blame one cell" $A blame $DS@latest --table $BOOKINS --row Agency=Total --column Nov --cells
+step "History of that cell across every release" \
+  $A history $DS --table $BOOKINS --row Agency=Total --column Nov
+
+# --- Forensic audit ------------------------------------------------------------------
+step "Audit the history (one-file HTML report: demo/out/audit.html)" \
+  $A audit $DS --since 2025-09-01 --html "$OUT/audit.html" --md "$OUT/audit.md"
+step "Fabricate a recycled release: the 2025-07-07 workbook re-posted as '2025-09-25'" \
+  $A commit $DS "$DATA/v02_2025-07-07_FY25_detentionStats07072025.xlsx" --published 2025-09-25 \
+  --channel mirror -m "September update"
+step "The audit flags it: recycled release of 2025-07-07, data dated 2025-07-02" \
+  $A audit $DS --since 2025-09-20
+
+# --- Archivists: shared storage; researchers: clone, pin, load, cite ------------------
+step "Add a shared data remote (a directory here; S3 works the same)" \
+  $A remote add shared "$OUT/remote-store" --default
+step "Push every snapshot's data to it" $A push $DS
 step "A second machine: clone the ledger, pull one snapshot (hash-checked)" \
-  atdarchive clone "$OUT/archive" "$OUT/clone" --pull ice-detention-stats@latest
-step "Pin the snapshot a paper used" $A pin ice-detention-stats@paper-draft --lock "$OUT/atdarchive.lock"
-step "Load exactly the pinned bytes (every file re-hashed)" python -c "import atdarchive; s = atdarchive.load('ice-detention-stats', lock='$OUT/atdarchive.lock'); print(s.ref, s.published, len(s.table_names), 'tables')"
-step "Cite it" $A cite ice-detention-stats@paper-draft --format bibtex
-# blame: which release gave each number its value (row view, then one cell)
-$A blame ice-detention-stats@latest --table detention__ice_initial_book_ins_by_arresting_agency_and_month
-$A blame ice-detention-stats@latest --table detention__ice_initial_book_ins_by_arresting_agency_and_month --row Agency=Total --column Nov --cells
-# history: the November total in every release (21129 -> 21128 -> 21127 -> 21123)
-$A history ice-detention-stats --table detention__ice_initial_book_ins_by_arresting_agency_and_month --row Agency=Total --column Nov
+  atdarchive clone "$OUT/archive" "$OUT/clone" --pull $DS@latest
+step "Pin the snapshot a paper used" $A pin $DS@paper-draft --lock "$OUT/atdarchive.lock"
+step "Load exactly the pinned bytes (every file re-hashed)" python -c "import atdarchive; s = atdarchive.load('$DS', lock='$OUT/atdarchive.lock'); print(s.ref, s.published, len(s.table_names), 'tables')"
+step "Cite it" $A cite $DS@paper-draft --format bibtex

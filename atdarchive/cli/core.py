@@ -91,6 +91,7 @@ def commit(
 ) -> None:
     """Archive FILE as a new immutable snapshot of DATASET."""
     from atdarchive.changes import describe
+    from atdarchive.render import records
 
     archive = open_archive(ctx)
     result = archive.commit(
@@ -103,7 +104,8 @@ def commit(
     if as_json:
         emit_json({"id": snap.id, "short_id": snap.short_id, "record": snap.record,
                    "parent": result.parent.id if result.parent else None,
-                   "summary": result.summary, "identical_to": result.identical_to})
+                   "summary": result.summary, "identical_to": result.identical_to,
+                   "findings": [f.to_json() for f in result.findings]})
         return
     print(f"{snap.short_id}  {snap.dataset} published {snap.published} ({snap.channel})")
     against = f" vs {result.parent.short_id}" if result.parent else ""
@@ -111,6 +113,8 @@ def commit(
     for other in result.identical_to:
         print(f"  flag: identical to {other['id'][:10]} published {other['published']} "
               "(republication of the same bytes)")
+    for line in records.findings_block(result.findings):
+        print(line)
 
 
 def fetch(
@@ -165,6 +169,7 @@ def log(
     if as_json:
         emit_json([{"id": r["id"], "dataset": r["dataset"], "parent": r["parent"],
                     "tags": r["tags"], "summary": r["summary"], "checks": r["checks"],
+                    "audit": r["audit"],
                     **{k: v for k, v in r["record"].items() if k not in ("files", "id")}}
                    for r in rows])
         return

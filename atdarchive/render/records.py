@@ -19,6 +19,26 @@ def _fmt_size(size: int) -> str:
     return f"{size} B"
 
 
+def audit_line(flags: dict[str, Any] | None) -> str:
+    """`silent_revision ×20, schema_change ×3` from cached audit flags ('' if none)."""
+    if not flags or not flags.get("kinds"):
+        return ""
+    kinds = sorted(flags["kinds"].items(), key=lambda kv: -kv[1])
+    return ", ".join(k if n == 1 else f"{k} ×{n}" for k, n in kinds)
+
+
+def findings_block(findings: list[Any], shown: int = 5) -> list[str]:
+    """Commit output: alerts in full, then one line counting every kind."""
+    alerts = [f for f in findings if f.severity == "alert"]
+    lines = [_wrap(f"alert: {f.summary}", 2) for f in alerts[:shown]]
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.kind] = counts.get(finding.kind, 0) + 1
+    if counts:
+        lines.append(_wrap("audit: " + audit_line({"kinds": counts}), 2))
+    return lines
+
+
 def flags(record: dict[str, Any], summary: dict[str, Any]) -> list[str]:
     """Short evidence markers shown next to a release (republication, identical content)."""
     out = []
@@ -50,6 +70,8 @@ def log_entry(row: dict[str, Any]) -> str:
             lines.append(_field(name, str(value)))
     for flag in flags(rec, row["summary"]):
         lines.append(_field("flag", flag))
+    if audit := audit_line(row.get("audit")):
+        lines.append(_field("audit", audit))
     if row.get("checks"):
         last = row["checks"][-1]
         lines.append(_field("checked", f"re-fetched {len(row['checks'])} time(s), unchanged; "
@@ -65,8 +87,9 @@ def log_oneline(row: dict[str, Any]) -> str:
     rec = row["record"]
     channel = "" if rec["channel"] == "public" else f" [{rec['channel']}]"
     change = describe(row["summary"])
-    marks = " !" if flags(rec, row["summary"]) else ""
-    text = f"{row['short_id']} {rec['published'][:10]}{channel} {change}{marks}"
+    severity = (row.get("audit") or {}).get("severity")
+    marks = " !" if flags(rec, row["summary"]) or severity == "alert" else ""
+    text = f"{row['short_id']} {rec['published'][:10]}{channel}{marks} {change}"
     if rec.get("message"):
         text += f" — {rec['message'].splitlines()[0]}"
     return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
@@ -97,10 +120,7 @@ def show(record: dict[str, Any], parent: str | None, tags: list[str]) -> str:
         lines.append(_field("flag", flag))
     if record.get("stated_dates"):
         lines.append("")
-        lines.append("stated dates (what the publication says about itself):")
-        for item in record["stated_dates"]:
-            where = f" at {item['where']}" if item.get("where") else ""
-            lines.append(_wrap(f"{item['date']}  {item['kind']:<9} {item['text']}{where}", 2))
+        lines += stated_dates(record["stated_dates"])
     lines.append("")
     lines.append(f"tables ({len(record['tables'])}):")
     for name, meta in record["tables"].items():
@@ -108,12 +128,33 @@ def show(record: dict[str, Any], parent: str | None, tags: list[str]) -> str:
     return "\n".join(lines)
 
 
+def stated_dates(items: list[dict[str, Any]], shown: int = 12) -> list[str]:
+    """The dates a publication states about itself, one line per (date, kind)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for item in items:
+        groups.setdefault((item["date"], item["kind"]), []).append(item)
+    ordered = sorted(groups.items(), key=lambda kv: kv[0], reverse=True)
+    lines = [f"stated dates ({len(items)} statements the publication makes about itself):"]
+    for (day, kind), group in ordered[:shown]:
+        first = group[0]
+        where = f" ({first['where']})" if first.get("where") else ""
+        more = f" ×{len(group)}" if len(group) > 1 else ""
+        lines.append(_wrap(f"{day}  {kind}{more}: {first['text']}{where}", 2))
+    if len(ordered) > shown:
+        lines.append(f"  ... {len(ordered) - shown} more dates (--json lists all)")
+    return lines
+
+
 def table_block(name: str, meta: dict[str, Any], schema: bool = False) -> str:
-    lines = [f"  {name}  {meta['rows']:,} rows × {meta['columns']} columns"]
+    shape = f"{meta['rows']:,} rows × {meta['columns']} columns"
     where = " ".join(x for x in (meta.get("sheet") and f"sheet {meta['sheet']!r}",
                                  meta.get("cell_range")) if x)
-    if where:
-        lines.append(f"    from {where}")
+    if len(name) + len(shape) + 4 <= WIDTH:
+        lines = [f"  {name}  {shape}"]
+        if where:
+            lines.append(f"    from {where}")
+    else:
+        lines = [f"  {name}", f"    {shape}" + (f" from {where}" if where else "")]
     if meta.get("title"):
         lines.append(_wrap(f"title: {meta['title']}", 4))
     if meta.get("key"):
