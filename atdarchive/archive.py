@@ -26,6 +26,7 @@ from atdarchive.store import STATE_DIR, SnapshotStore
 from atdarchive.util import (
     canonical_json,
     check_name,
+    fsync_dir,
     parse_published,
     sha256_bytes,
     sha256_file,
@@ -62,7 +63,7 @@ class Archive:
         self.root = root
         self.store = SnapshotStore(root)
         self.notices: list[str] = []
-        self._histories: dict[str, History] = {}
+        self._histories: dict[str, tuple[Any, History]] = {}
 
     # -- creation ------------------------------------------------------------
     @classmethod
@@ -138,11 +139,19 @@ class Archive:
         return Ledger(self.dataset_dir(dataset) / "ledger.jsonl")
 
     def history(self, dataset: str) -> History:
-        """The dataset's history (cached for the life of this object; writes refresh it)."""
-        if dataset not in self._histories:
+        """The dataset's history, re-read whenever its ledger file changes on disk
+        (another process may have committed since)."""
+        path = self.ledger(dataset).path
+        try:
+            st = path.stat()
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        cached = self._histories.get(dataset)
+        if cached is None or cached[0] != stamp:
             self.dataset(dataset)
-            self._histories[dataset] = History(dataset, self.ledger(dataset).events())
-        return self._histories[dataset]
+            self._histories[dataset] = (stamp, History(dataset, self.ledger(dataset).events()))
+        return self._histories[dataset][1]
 
     def snapshot(self, ref: str) -> Snapshot:
         """`archive.snapshot("ice-detention-stats@latest")` — any ref form of DESIGN.md §4."""
@@ -239,28 +248,32 @@ class Archive:
             staged = self.store.new_staging_dir(dataset)
             try:
                 record = self._stage(staged, config, path, original_sha, publication)
+                parent_entry = _parent_for(history, channel, published)
+                record.update({
+                    "dataset": dataset, "channel": channel, "published": published,
+                    "period": period, "retrieved_at": retrieved,
+                    "source_url": source_url or config.source_url or None,
+                    "archivist": archivist, "message": message, "committed_at": utc_now(),
+                    "parent": parent_entry.id if parent_entry else None,
+                    "version": RECORD_VERSION,
+                    # how the original was read, so `verify` re-derives the tables exactly
+                    "read_options": {k: v for k, v in (("format", format),
+                                                       ("delimiter", delimiter),
+                                                       ("encoding", encoding)) if v} or None,
+                })
+                if evidence:
+                    record["fetch"] = evidence
+                if identical:
+                    record["identical_to"] = [
+                        {"id": e.id, "published": e.published, "channel": e.channel}
+                        for e in identical
+                    ]
+                record = {k: v for k, v in record.items() if v is not None or k == "parent"}
+                record["summary"] = self._summary_for_commit(staged, record, parent_entry)
+                record["id"] = sha256_bytes(canonical_json(record).encode())
             except BaseException:
                 shutil.rmtree(staged, ignore_errors=True)
                 raise
-            parent_entry = _parent_for(history, channel, published)
-            record.update({
-                "dataset": dataset, "channel": channel, "published": published,
-                "period": period, "retrieved_at": retrieved,
-                "source_url": source_url or config.source_url or None,
-                "archivist": archivist, "message": message, "committed_at": utc_now(),
-                "parent": parent_entry.id if parent_entry else None,
-                "version": RECORD_VERSION,
-            })
-            if evidence:
-                record["fetch"] = evidence
-            if identical:
-                record["identical_to"] = [
-                    {"id": e.id, "published": e.published, "channel": e.channel}
-                    for e in identical
-                ]
-            record = {k: v for k, v in record.items() if v is not None or k == "parent"}
-            record["summary"] = self._summary_for_commit(staged, record, parent_entry)
-            record["id"] = sha256_bytes(canonical_json(record).encode())
             self._publish(staged, record)
             snapshot = Snapshot(self.store, record)
             self._update_derived(snapshot)
@@ -296,6 +309,8 @@ class Archive:
 
         def add_file(relpath: str) -> None:
             file = staged / relpath
+            with open(file, "rb+") as fh:  # durable before the commit point, not just written
+                os.fsync(fh.fileno())
             files[relpath] = {"sha256": sha256_file(file), "size": file.stat().st_size}
 
         original_rel = f"original.{_safe_suffix(path)}"
@@ -354,15 +369,26 @@ class Archive:
 
     def _publish(self, staged: Path, record: dict[str, Any]) -> None:
         """Rename into place, hand to DVC, append the ledger line, commit to git."""
+        from atdarchive.recovery import recover
+
         dataset, snapshot_id = record["dataset"], record["id"]
-        self.store.publish(staged, dataset, snapshot_id)
-        pointer = self.store.track(dataset, snapshot_id)
-        ledger = self.ledger(dataset)
-        ledger.append({"type": "snapshot", "record": record})
-        self._git_commit_ledger(dataset, [pointer, pointer.parent / ".gitignore"],
-                                f"{dataset}: snapshot {snapshot_id[:10]} published "
-                                f"{record['published']} ({record['channel']})",
-                                record.get("message", ""), snapshot_id)
+        target = self.store.publish(staged, dataset, snapshot_id)
+        fsync_dir(target.parent)
+        try:
+            pointer = self.store.track(dataset, snapshot_id)
+        except BaseException:
+            recover(self)  # before the ledger line nothing exists: undo at once
+            raise
+        self.ledger(dataset).append({"type": "snapshot", "record": record})  # commit point
+        try:
+            self._git_commit_ledger(dataset, [pointer, pointer.parent / ".gitignore"],
+                                    f"{dataset}: snapshot {snapshot_id[:10]} published "
+                                    f"{record['published']} ({record['channel']})",
+                                    record.get("message", ""), snapshot_id)
+        except AtdError as exc:  # the snapshot exists; only git lags behind
+            self.notices.append(
+                f"snapshot {snapshot_id[:10]} is recorded, but the git commit failed ({exc}); "
+                "the next write or 'atdarchive verify --repair' commits it")
 
     def _git_commit_ledger(self, dataset: str, extra: list[Path], subject: str,
                            body: str = "", snapshot_id: str | None = None) -> None:

@@ -195,8 +195,8 @@ class SnapshotStore:
 
     @staticmethod
     def _stat_key(path: Path) -> list[Any]:
-        st = path.stat()
-        return [st.st_size, st.st_mtime_ns, st.st_ino]
+        st = path.stat()  # ctime too: a user can put mtime back after an edit, not ctime
+        return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
     def _stamp_ok(self, path: Path, sha: str) -> bool:
         stamp = self._load_stamps().get(str(path))
