@@ -4,6 +4,8 @@ The kernel drops a `flock` when its holder dies (even under kill -9), so a
 lock can never be left held by a crashed writer. The holder writes its pid
 into the file; a file still naming a dead pid means the last writer crashed,
 which the caller reports before it recovers the archive.
+
+`ATDARCHIVE_LOCK_TIMEOUT` (seconds) overrides how long a writer waits for another.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from atdarchive.errors import AtdError
@@ -36,19 +38,30 @@ def _pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def exclusive(lock_path: Path, timeout: float = 600.0) -> Iterator[LockState]:
-    """Hold the archive's write lock; waits for a live writer up to `timeout` seconds."""
+def exclusive(lock_path: Path, timeout: float | None = None,
+              on_wait: Callable[[str], None] | None = None) -> Iterator[LockState]:
+    """Hold the archive's write lock; waits for a live writer up to `timeout` seconds.
+
+    `on_wait(message)` is called once if another writer holds the lock.
+    """
+    if timeout is None:
+        timeout = float(os.environ.get("ATDARCHIVE_LOCK_TIMEOUT") or 600.0)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout
+        waited = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                if on_wait is not None and not waited:
+                    on_wait(f"waiting for another atdarchive writer (pid {holder or '?'}) "
+                            "to finish")
+                waited = True
                 if time.monotonic() > deadline:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
                     raise AtdError(
                         f"{lock_path}: another atdarchive writer (pid {holder or '?'}) "
                         f"holds the archive lock; gave up after {timeout:.0f}s"

@@ -38,21 +38,50 @@ DVC_MD5_RE = re.compile(r"md5:\s*([0-9a-f]{32})\.dir")
 
 
 def table_fingerprint(table: Any) -> str:
-    """Content hash of a table, independent of Parquet encoding and writer version.
+    """Content hash of a table, independent of Parquet encoding, writer and chunking.
 
-    sha256 of the Arrow IPC stream of the table with its chunks combined and
-    schema metadata dropped: equal tables (same schema, same values, same row
-    order) give equal fingerprints.
+    sha256 of the Arrow IPC stream of a canonical copy — one chunk per column,
+    no schema metadata, zeros (or empty strings) under null slots, whose bytes
+    Arrow leaves undefined — followed by the stream of the validity masks.
+    Equal tables (same schema, values and row order) give equal fingerprints.
     """
     import hashlib
 
     import pyarrow as pa
 
     table = table.replace_schema_metadata(None).combine_chunks()
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return hashlib.sha256(sink.getbuffer()).hexdigest()
+    filled, masks = [], []
+    for column in table.columns:
+        array = column.combine_chunks()
+        masks.append(array.is_valid())
+        filled.append(_zero_nulls(array) if array.null_count else array)
+    digest = hashlib.sha256()
+    for part in (pa.table(filled, names=table.column_names),
+                 pa.table(masks, names=table.column_names)):
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, part.schema) as writer:
+            writer.write_table(part)
+        digest.update(sink.getbuffer())
+    return digest.hexdigest()
+
+
+def _zero_nulls(array: Any) -> Any:
+    """The array with a canonical value under its null slots (nested types left as is)."""
+    import pyarrow as pa
+
+    kind = array.type
+    if pa.types.is_boolean(kind):
+        return array.fill_null(False)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return array.fill_null(pa.scalar(0, kind))
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return array.fill_null(pa.scalar("", kind))
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return array.fill_null(pa.scalar(b"", kind))
+    if pa.types.is_temporal(kind) and kind.bit_width in (32, 64):
+        storage = pa.int32() if kind.bit_width == 32 else pa.int64()
+        return array.view(storage).fill_null(0).view(kind)
+    return array
 
 
 @contextlib.contextmanager

@@ -40,9 +40,9 @@ def _register() -> None:
     global _registered
     if _registered:
         return
-    from atdarchive.cli import core
+    from atdarchive.cli import audit, blame, core, diff, integrity, remotes
 
-    for module in (core,):
+    for module in (core, diff, blame, audit, integrity, remotes):
         module.register(app)
     _registered = True
 
