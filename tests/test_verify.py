@@ -336,3 +336,14 @@ def test_repair_rebuilds_derived_state_and_never_touches_snapshots(filled: Archi
     stamps = state / "verified.json"
     assert not stamps.exists() or "/stale/marker" not in stamps.read_text()
     assert archive_state(filled.root) == before
+
+
+def test_edit_that_restores_mtime_is_still_caught_on_read(filled: Archive) -> None:
+    entry = first(filled)
+    rel = entry.record["tables"]["data"]["file"]
+    filled.snapshot(f"ds@{entry.id}").table()  # hash-checked, stamped...
+    filled.store.flush_stamps()                # ...and the stamp saved, as at process exit
+    assert (filled.store.state / "verified.json").exists()
+    flip_byte(workspace_file(filled, entry.id, rel), keep_mtime=True)  # same size and mtime
+    with pytest.raises(IntegrityError, match="does not match the record"):
+        Archive(filled.root).snapshot(f"ds@{entry.id}").table()    # ctime gave it away
