@@ -27,7 +27,8 @@ class LockState:
         self.stale_pid = stale_pid
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours or another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -69,7 +70,7 @@ def exclusive(lock_path: Path, timeout: float | None = None,
                 time.sleep(0.05)
         previous = os.pread(fd, 64, 0).decode(errors="replace").strip()
         stale = int(previous) if previous.isdigit() and int(previous) != os.getpid() else None
-        if stale is not None and _pid_alive(stale):
+        if stale is not None and pid_alive(stale):
             stale = None  # a live process that released cleanly but left its pid: not a crash
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)

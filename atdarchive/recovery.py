@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from atdarchive import gitops
 from atdarchive.errors import AtdError
 from atdarchive.ledger import GENESIS
+from atdarchive.locking import pid_alive
 from atdarchive.util import atomic_write, sha256_bytes
 
 if TYPE_CHECKING:
@@ -194,16 +195,6 @@ def _mtime(path: Path) -> float:
 
 # --------------------------------------------------------------------------- DVC state
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _read_rwlock(path: Path) -> tuple[dict | None, str | None]:
     try:
         data = json.loads(path.read_text())
@@ -222,7 +213,7 @@ def _dead_entries(data: dict) -> int:
         for infos in (data.get(mode) or {}).values():
             for info in infos if isinstance(infos, list) else [infos]:
                 pid = info.get("pid") if isinstance(info, dict) else None
-                if isinstance(pid, int) and not _pid_alive(pid):
+                if isinstance(pid, int) and not pid_alive(pid):
                     dead += 1
     return dead
 
@@ -265,7 +256,7 @@ def repair_dvc_state(root: Path) -> list[str]:
                 infos = table[key]
                 alive = [i for i in (infos if isinstance(infos, list) else [infos])
                          if not (isinstance(i, dict) and isinstance(i.get("pid"), int)
-                                 and not _pid_alive(i["pid"]))]
+                                 and not pid_alive(i["pid"]))]
                 if not alive:
                     del table[key]
                 else:
