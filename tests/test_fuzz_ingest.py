@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atdarchive import Archive
@@ -75,22 +75,8 @@ def read_or_error(path: Path, kind: str, **kwargs):
     return publication
 
 
-# --------------------------------------------------------------------------- known bugs
-# Reader bugs this suite found (notes/integrity_findings.md). Each has a minimal reproducer
-# below, marked strict xfail: when the reader is fixed it XPASSes and fails, and the marker
-# and the matching exclusion in the fuzz strategies must then be removed.
-
-def known_csv_bug(text: str) -> bool:
-    lone_cr = "\r" in text.replace("\r\n", "")
-    return lone_cr or text.startswith("\n")  # F5, F4
-
-
-def known_json_bug(doc: object) -> bool:
-    if isinstance(doc, list) and doc and all(isinstance(r, dict) for r in doc):
-        return not any(doc)  # F6: records without any field
-    if isinstance(doc, dict) and "columns" in doc:
-        return not doc["columns"] and bool(doc.get("data"))  # F6
-    return False
+# The reader bugs this suite found (F1-F6 in the project history) are fixed; their
+# reproducers stay as plain tests below (test_known_reader_bugs).
 
 
 KNOWN_READER_BUGS = {
@@ -103,8 +89,7 @@ KNOWN_READER_BUGS = {
 }
 
 
-@pytest.mark.parametrize("bug", [pytest.param(b, marks=pytest.mark.xfail(strict=True))
-                                 for b in KNOWN_READER_BUGS])
+@pytest.mark.parametrize("bug", list(KNOWN_READER_BUGS))
 def test_known_reader_bugs(tmp_path: Path, bug: str) -> None:
     name, data = KNOWN_READER_BUGS[bug]
     path = tmp_path / name
@@ -129,7 +114,6 @@ def test_csv_text(tmp_path_factory, rows, delimiter, quote, ending) -> None:
         return '"' + value.replace('"', '""') + '"' if quote else value
 
     text = ending.join(delimiter.join(field(v) for v in row) for row in rows) + ending
-    assume(not known_csv_bug(text))
     path = tmp_path_factory.mktemp("csv") / "f.csv"
     path.write_bytes(text.encode("utf-8", "surrogatepass"))
     read_or_error(path, "csv-text")
@@ -160,7 +144,6 @@ KEYS = st.one_of(st.text(max_size=8), st.sampled_from(["../x", "", "a/b", ".", "
                            "data": st.lists(st.lists(JSON_SCALAR, max_size=4), max_size=5)}),
 ))
 def test_json_documents(tmp_path_factory, doc) -> None:
-    assume(not known_json_bug(doc))
     path = tmp_path_factory.mktemp("json") / "f.json"
     path.write_text(json.dumps(doc))
     read_or_error(path, "json")
@@ -429,15 +412,9 @@ RESOURCE_CASES = {
     "wide-csv": ("wide.csv", _wide, None),
     "half-million-rows-csv": ("long.csv", _long, "ok"),
 }
-KNOWN_BUGS = {
-    "far-cell-xlsx": "F2 in notes/integrity_findings.md: calamine aborts on a far-away cell",
-    "huge-cell-csv": "F3 in notes/integrity_findings.md: csv.Error escapes on a 50 MB cell",
-}
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[c]))
-    if c in KNOWN_BUGS else c for c in RESOURCE_CASES])
+@pytest.mark.parametrize("case", list(RESOURCE_CASES))
 def test_resource_bounds(tmp_path: Path, case: str) -> None:
     """Each hostile file: an answer (ok or a clear error) in bounded time and memory."""
     name, make, expect = RESOURCE_CASES[case]

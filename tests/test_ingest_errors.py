@@ -197,6 +197,9 @@ def test_unknown_encoding(tmp_path: Path) -> None:
         ('{"columns": ["a"], "data": [[1, 2]]}', "row 1 has 2 values for 1 columns"),
         ('{"columns": [1], "data": []}', "'columns' must be a list of names"),
         ('[{"a": 1}', "invalid JSON at line 1"),
+        ("[{}]", "not tabular: the records have no fields"),
+        ("[{}, {}]", "not tabular: the records have no fields"),
+        ('{"columns": [], "data": [[]]}', "not tabular: the records have no fields"),
     ],
 )
 def test_json_not_tabular(tmp_path: Path, doc: str, problem: str) -> None:
@@ -233,3 +236,34 @@ def test_given_workbook_format_still_checks_content(tmp_path: Path) -> None:
     (tmp_path / "rows.bin").write_bytes(b"a,b\n1,2\n")
     fails(tmp_path / "rows.bin", "not a workbook (its content reads as csv)", format="xlsx")
     fails(_fake_encrypted(tmp_path / "locked.bin"), "password-protected", format="xlsx")
+
+
+def test_csv_cr_line_endings_ragged_names_line(tmp_path: Path) -> None:
+    # a lone CR ends a line (as in Excel and pyarrow); was `_csv.Error: new-line character
+    # seen in unquoted field`
+    (tmp_path / "cr.csv").write_bytes(b"a,b\rx\r,2\n")
+    message = fails(tmp_path / "cr.csv", "ragged row at line 2")
+    assert message.endswith("expected 2 fields, got 1")
+
+
+def test_csv_huge_ragged_row_is_an_ingest_error(tmp_path: Path) -> None:
+    # a 1 MB cell in a ragged row: the csv module's field limit raised `_csv.Error`
+    (tmp_path / "big.csv").write_text("a,b\n1,2\n" + "y" * (1 << 20) + "\n")
+    fails(tmp_path / "big.csv", "ragged row at line 3: expected 2 fields, got 1")
+
+
+def test_csv_error_from_the_csv_module_names_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+
+    from atdarchive.ingest import tabular
+
+    def strict_reader(text: str, delimiter: str):  # strict mode refuses a stray quote
+        import io
+
+        return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+
+    monkeypatch.setattr(tabular, "_reader", strict_reader)
+    (tmp_path / "q.csv").write_text('a,b\n1,2\n3,"x"y\n4\n')
+    fails(tmp_path / "q.csv", "cannot parse as CSV: line 3: ")

@@ -188,3 +188,51 @@ def test_format_override(tmp_path: Path) -> None:
     assert read_publication(path, format="tsv").tables[0].data.column_names == ["a", "b"]
     with pytest.raises(IngestError, match="unknown format 'pdf'"):
         read_publication(path, format="pdf")
+
+
+# --------------------------------------------------------------------------- F3-F6 regressions
+
+
+@pytest.mark.parametrize(
+    ("content", "rows", "lines"),
+    [
+        (b"\n\nzip,n\n02863,1\n", [{"zip": "02863", "n": 1}], [4]),  # header was taken as []
+        (b"\n;\n", [], []),  # two blank columns, no rows: not one phantom source row
+        (b"\r\n\r\nx\r\n1\r\n\r\n2\r\n", [{"x": 1}, {"x": 2}], [4, 6]),
+    ],
+)
+def test_csv_blank_lines_before_header(
+    tmp_path: Path, content: bytes, rows: list, lines: list
+) -> None:
+    table = read_csv(write(tmp_path / "b.csv", content)).tables[0]
+    assert table.data.to_pylist() == rows
+    assert table.source_rows == lines
+
+
+@pytest.mark.parametrize(
+    ("content", "lines"),
+    [
+        (b"a,b\r1,2\r3,4\r", [2, 3]),  # classic Mac OS line ends
+        (b"a,b\r1,2\r\r3,4", [2, 4]),  # a blank line, no final line end
+        (b'a,b\r"x\ry",2\r3,4\n', [2, 4]),  # a quoted CR inside a cell; mixed line ends
+    ],
+)
+def test_csv_cr_line_endings(tmp_path: Path, content: bytes, lines: list) -> None:
+    table = read_csv(write(tmp_path / "mac.csv", content)).tables[0]
+    assert table.data.column_names == ["a", "b"]
+    assert table.source_rows == lines
+    assert table.data.column("b").to_pylist() == [2, 4]
+
+
+def test_csv_cells_over_the_csv_field_limit(tmp_path: Path) -> None:
+    # 3 MB cells: over pyarrow's 1 MB block and the csv module's 128 KiB field limit, in the
+    # header and in a row whose line numbers need the csv module (a quoted line break).
+    big = "x" * (3 << 20)
+    path = write(tmp_path / "huge.csv", f'{big},b\n"{big}\nz",1\n\n2,3\n')
+    table = read_csv(path).tables[0]
+    assert table.data.column_names == [big, "b"]
+    assert table.data.column(0).to_pylist() == [f"{big}\nz", "2"]
+    assert table.source_rows == [2, 5]
+    import csv
+
+    assert csv.field_size_limit() == 131072  # the process-wide limit is restored

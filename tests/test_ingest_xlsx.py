@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from functools import cache
@@ -647,3 +649,142 @@ def test_cells_layer_of_synthetic_book(book: Publication) -> None:
     )
     assert cells[("Report FY25", "A13")]["number"] is None
     assert len(cells) == book.cells.num_rows == 33
+
+
+# --------------------------------------------------------------------------- sheet extent (F2)
+
+
+def _edit_sheet(path: Path, edit) -> Path:
+    """Rewrite the first worksheet's XML of a small openpyxl workbook with `edit`."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Agency", "Count"])
+    ws.append(["ICE", 1])
+    source = path.with_suffix(".src.xlsx")
+    wb.save(source)
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            member = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                member = edit(member)
+            out.writestr(info.filename, member)
+    return path
+
+
+def _add_cell(xml: str):
+    end = b"</row></sheetData>"
+    return lambda member: member.replace(end, b"</row>" + xml.encode() + b"</sheetData>")
+
+
+FAR_VALUE = '<c r="XFD1048576"><v>2</v></c>'
+HOSTILE_FAR_CELLS = {  # each makes python-calamine allocate 17 billion cells and abort
+    "plain": FAR_VALUE,
+    "error-value": '<c r="XFD1048576" t="e"><v>#N/A</v></c>',
+    "empty-inline-string": '<c r="XFD1048576" t="inlineStr"><is><t></t></is></c>',
+    "gt-in-attribute": '<c foo=">" r="XFD1048576"><v>2</v></c>',
+    "fake-r-in-single-quotes": "<c r=\"XFD1048576\" a='x r=\"A1\" y'><v>2</v></c>",
+    "spaced-r": "<c r = 'XFD1048576'><v>2</v></c>",
+    "fake-child-cell": '<c r="XFD1048576"><v>2</v><cx r="A1"/></c>',
+    "comment-in-cell": '<c r="XFD1048576"><!-- <c r="A1"> --><v>2</v></c>',
+    "implicit-positions": '<row r="1048576"><c><v>1</v></c></row><row r="7"><c r="XFD7"><v>1'
+    "</v></c></row>",
+}
+
+
+def test_far_away_cells_are_refused_before_calamine(tmp_path: Path) -> None:
+    # Run in a child under an address-space limit: before the fix calamine aborted (SIGABRT).
+    paths = {
+        name: _edit_sheet(tmp_path / f"{name}.xlsx", _add_cell(xml))
+        for name, xml in HOSTILE_FAR_CELLS.items()
+    }
+    probe = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "from pathlib import Path\n"
+        "from atdarchive.errors import IngestError\n"
+        "from atdarchive.ingest import read_publication\n"
+        "for arg in sys.argv[1:]:\n"
+        "    try:\n"
+        "        read_publication(Path(arg)); print('read', arg)\n"
+        "    except IngestError as exc:\n"
+        "        print('error', exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, *map(str, paths.values())],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-400:]
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(paths), proc.stdout
+    for name, line in zip(paths, lines, strict=True):
+        assert line.startswith(f"error {name}.xlsx: sheet 'Sheet' spans A1:XFD"), (name, line)
+        assert line.endswith("over the limit of 20,000,000); refusing"), line
+
+
+def test_far_cell_message_names_extent(tmp_path: Path) -> None:
+    path = _edit_sheet(tmp_path / "far.xlsx", _add_cell(FAR_VALUE))
+    started = time.perf_counter()
+    with pytest.raises(IngestError) as info:
+        read_publication(path)
+    assert str(info.value) == (
+        "far.xlsx: sheet 'Sheet' spans A1:XFD1048576 (17,179,869,184 cells, "
+        "over the limit of 20,000,000); refusing"
+    )
+    assert time.perf_counter() - started < 2
+
+
+def test_far_formatting_only_cells_are_not_refused(tmp_path: Path) -> None:
+    # formatting only, as Excel writes it: calamine keeps no such cell (`<c ...></c>`, which
+    # Excel does not write, is counted as content: a refusal on the safe side)
+    path = _edit_sheet(tmp_path / "fmt.xlsx", _add_cell('<c r="XFD1048576" s="0"/>'))
+    publication = read_publication(path)
+    assert publication.tables[0].data.to_pylist() == [{"Agency": "ICE", "Count": 1}]
+
+
+def test_sheet_extent_counts_cells_with_content() -> None:
+    from atdarchive.ingest.xlsx import sheet_extent
+
+    xml = (
+        b'<worksheet><sheetData><row r="2"><c r="B2"><v>1</v></c><c r="ZZ2" s="1"/></row>'
+        b'<row r="40"><c r="AB40" t="s"><v>0</v></c></row></sheetData>'
+        b'<dimension ref="A1:XFD1048576"/></worksheet>'
+    )
+    assert sheet_extent(xml) == (40, 28)  # AB40; the empty ZZ2 and the claimed dimension ignored
+    rowless = b"<worksheet><sheetData><row><c><v>1</v></c><c><v>2</v></c></row><row/><row>" \
+        b"<c><v>3</v></c></row></sheetData></worksheet>"
+    assert sheet_extent(rowless) == (3, 2)
+
+
+def test_real_releases_are_within_the_extent_limit() -> None:
+    # sheet "Monthly Segregation" is formatted out to column XFD on ~1000 rows (17 million
+    # cells if formatting counted): only cells with content may count, or it is refused.
+    from atdarchive.ingest.xlsx import MAX_SHEET_CELLS, _sheet_parts, sheet_extent
+
+    with zipfile.ZipFile(LATEST) as archive:
+        extents = {
+            name: sheet_extent(archive.read(part)) for name, part in _sheet_parts(archive).items()
+        }
+    assert extents["Monthly Segregation"][1] < 30
+    assert all(rows * cols < MAX_SHEET_CELLS for rows, cols in extents.values())
+
+
+def test_huge_merged_range_is_clipped_to_the_sheet(tmp_path: Path) -> None:
+    # A merge A1:XFD1048576 asked for 17 billion `cover` entries (a hang or MemoryError).
+    merge = b'</sheetData><mergeCells count="1"><mergeCell ref="A1:XFD1048576"/></mergeCells>'
+    path = _edit_sheet(tmp_path / "merge.xlsx", lambda m: m.replace(b"</sheetData>", merge))
+    started = time.perf_counter()
+    read_publication(path)
+    assert time.perf_counter() - started < 5
+
+
+def test_merged_ranges_over_the_budget_are_refused(tmp_path: Path, monkeypatch) -> None:
+    from atdarchive.ingest import xlsx as xlsx_module
+
+    monkeypatch.setattr(xlsx_module, "MAX_MERGED_CELLS", 3)  # A1:B2 covers 4 cells
+    merge = b'</sheetData><mergeCells count="1"><mergeCell ref="A1:B2"/></mergeCells>'
+    path = _edit_sheet(tmp_path / "merge.xlsx", lambda m: m.replace(b"</sheetData>", merge))
+    with pytest.raises(IngestError) as info:
+        read_publication(path)
+    assert str(info.value) == (
+        "merge.xlsx: sheet 'Sheet' has merged ranges covering over 3 cells; refusing"
+    )

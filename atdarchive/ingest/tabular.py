@@ -34,7 +34,9 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,8 @@ _DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{
 NUMBER_RE = re.compile(NUMBER_PATTERN)
 _SNIFF_BYTES = 64 * 1024
 _INT64_LIMIT = 2**63
+_BLOCK = pacsv.ReadOptions().block_size  # pyarrow's default, 1 MiB
+_MAX_BLOCK = 2**31 - 1  # pyarrow's block size is a 32-bit int
 
 
 def unique_names(raw: Sequence[str]) -> list[str]:
@@ -153,33 +157,102 @@ def _sniff_delimiter(path: Path, text: str) -> str:
         return ","
 
 
-def _record_lines(text: str, delimiter: str, header_lines: int, rows: int) -> list[int]:
+@contextmanager
+def _csv_errors(name: str, reader_line: Callable[[], int], size: int) -> Iterator[None]:
+    """Let the stdlib csv module take fields as long as the file, and turn its errors into
+    one-line IngestErrors naming the line (its default 128 KiB field limit is a guard for
+    streams; here the whole text is already in memory)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, min(size + 1, sys.maxsize)))
+    try:
+        yield
+    except csv.Error as exc:
+        raise IngestError(f"{name}: cannot parse as CSV: line {reader_line()}: {exc}") from None
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _reader(text: str, delimiter: str) -> Any:
+    """A csv.reader that sees line breaks as Excel and pyarrow do: \\n, \\r\\n and a lone \\r."""
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
+def _line_count(text: str) -> int:
+    """Physical lines: \\n, \\r\\n and a lone \\r each end one; a last unterminated line counts."""
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    return breaks + (0 if text.endswith(("\n", "\r")) else 1)
+
+
+def _read_header(name: str, text: str, delimiter: str) -> tuple[list[str], int]:
+    """The header record and the line it ends on; blank lines before it are skipped, as
+    pyarrow skips them."""
+    reader = _reader(text, delimiter)
+    with _csv_errors(name, lambda: reader.line_num, len(text)):
+        for record in reader:
+            if record:
+                return record, reader.line_num
+    return [], reader.line_num
+
+
+def _record_lines(
+    name: str, text: str, delimiter: str, header_lines: int, rows: int
+) -> list[int]:
     """1-based line where each data record starts; exact even with quoted line breaks."""
-    physical = text.count("\n") + (0 if text.endswith("\n") else 1)
-    if physical == header_lines + rows:
+    if _line_count(text) == header_lines + rows:
         return list(range(header_lines + 1, header_lines + rows + 1))
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = _reader(text, delimiter)
     lines: list[int] = []
     end = 0
-    for index, record in enumerate(reader):
-        start, end = end + 1, reader.line_num
-        if index > 0 and record:
-            lines.append(start)
+    header_seen = False
+    with _csv_errors(name, lambda: reader.line_num, len(text)):
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if record and header_seen:
+                lines.append(start)
+            header_seen = header_seen or bool(record)
+    if len(lines) != rows:  # the two parsers disagree: no provenance is better than wrong
+        raise IngestError(
+            f"{name}: cannot parse as CSV: found {len(lines)} records where pyarrow read {rows}"
+        )
     return lines
 
 
-def _ragged_line(text: str, delimiter: str) -> tuple[int, int, int] | None:
+def _ragged_line(name: str, text: str, delimiter: str) -> tuple[int, int, int] | None:
     """(line, expected, actual) of the first record whose field count differs from the header."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = _reader(text, delimiter)
     expected = None
-    for record in reader:
-        if not record:
-            continue
-        if expected is None:
-            expected = len(record)
-        elif len(record) != expected:
-            return reader.line_num, expected, len(record)
+    with _csv_errors(name, lambda: reader.line_num, len(text)):
+        for record in reader:
+            if not record:
+                continue
+            if expected is None:
+                expected = len(record)
+            elif len(record) != expected:
+                return reader.line_num, expected, len(record)
     return None
+
+
+def _arrow_csv(data: bytes, delimiter: str, header: list[str]) -> pa.Table:
+    """pyarrow's CSV reader with every column as text. A record longer than a block (one
+    huge cell: "straddling object", or "cannot infer number of columns" for a header) fails,
+    so a failed read of a multi-block file is retried with one block for the whole file."""
+    options = {
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=False,
+            null_values=[],
+        ),
+    }
+    try:
+        return pacsv.read_csv(pa.py_buffer(data), **options)
+    except pa.ArrowInvalid:
+        if len(data) < _BLOCK:  # one block already: a real parse error
+            raise
+    block = min(len(data) + 1, _MAX_BLOCK)
+    return pacsv.read_csv(
+        pa.py_buffer(data), read_options=pacsv.ReadOptions(block_size=block), **options
+    )
 
 
 def read_csv(
@@ -195,22 +268,12 @@ def read_csv(
     delimiter = delimiter or _sniff_delimiter(path, text)
     if len(delimiter) != 1:
         raise IngestError(f"{path.name}: delimiter must be one character, got {delimiter!r}")
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(reader, [])
-    header_lines = reader.line_num
+    header, header_lines = _read_header(path.name, text, delimiter)
     data = raw if used == "utf-8" and not raw.startswith(b"\xef\xbb\xbf") else text.encode()
     try:
-        table = pacsv.read_csv(
-            pa.py_buffer(data),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=False,
-                null_values=[],
-            ),
-        )
+        table = _arrow_csv(data, delimiter, header)
     except pa.ArrowInvalid as exc:
-        ragged = _ragged_line(text, delimiter)
+        ragged = _ragged_line(path.name, text, delimiter)
         if ragged:
             line, expected, actual = ragged
             raise IngestError(
@@ -227,7 +290,9 @@ def read_csv(
     extracted = ExtractedTable(
         name=TABLE_NAME,
         data=data_table,
-        source_rows=_record_lines(text, delimiter, header_lines, data_table.num_rows),
+        source_rows=_record_lines(
+            path.name, text, delimiter, header_lines, data_table.num_rows
+        ),
         source_columns={name: column_letter(i) for i, name in enumerate(names)},
     )
     return Publication(
@@ -312,6 +377,8 @@ def read_json(path: Path) -> Publication:
     except RecursionError:
         raise IngestError(f"{path.name}: not tabular: JSON nested too deeply") from None
     columns, rows = _json_rows(path, obj)
+    if not columns:  # `[{}]`: rows without any column are no table at all
+        raise IngestError(f"{path.name}: not tabular: the records have no fields")
     for number, row in enumerate(rows, start=1):
         for key, value in zip(columns, row, strict=True):
             if not _is_scalar(value):

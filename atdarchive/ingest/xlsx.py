@@ -40,6 +40,11 @@ written as text follow `tabular` ("1,234", "12*"); anything mixed is text, numbe
 as "23616" and dates as ISO. An all-empty column is text. Text has surrounding whitespace
 stripped ("ICE  " -> "ICE"); the lossless `cells` layer keeps every original string as is.
 
+Limits (XLSX/XLSM): calamine builds each sheet as a dense grid from A1 to its last cell with
+content, so a sheet whose grid would pass `MAX_SHEET_CELLS` (20 million) is refused before
+calamine sees it, its extent read from the worksheet XML (`sheet_extent`); merged ranges may
+cover at most `MAX_MERGED_CELLS` cells inside the grid.
+
 The `cells` layer keeps every non-empty cell: `text` is the original string of a text cell
 (whitespace included), the shortest round-trip decimal of a number (pyarrow's cast: 23616,
 0.25, 1e+20), ISO for dates and times, true/false for booleans; `number` is the float value
@@ -49,8 +54,11 @@ nor error values (error cells such as #DIV/0! read as empty, so they are absent)
 
 from __future__ import annotations
 
+import io
+import posixpath
 import re
 import zipfile
+import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +66,7 @@ from datetime import date, datetime, time, timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -87,6 +96,25 @@ NOTE_GAP = 2  # empty rows allowed between a table and a lone note under it
 LONG_TEXT = 150
 SHORT_HEADER = 40
 SLUG_MAX = 100
+# calamine loads a sheet as a dense grid from A1 to its last used cell (Python lists on our
+# side: ~50 bytes a cell), so one cell at XFD1048576 asks for 17 billion cells and aborts the
+# process. 20 million cells (e.g. 1 million rows x 20 columns) costs ~1 GB and ~4 s.
+MAX_SHEET_CELLS = 20_000_000
+MAX_MERGED_CELLS = 1_000_000  # cells covered by merged ranges, one dict entry each
+# A cell with content (`<c r="B12" ...>...</c>`), matched in the reversed XML from its rare
+# closing tag back to its start tag: calamine drops cells without content (`<c r="XFD9"
+# s="3"/>`, which Excel writes for formatting), so only these extend the grid, and scanning
+# back from `</c>` skips the formatting-only cells cheaply. The start tag's attributes are
+# parsed quote-aware; captures the reversed row digits and column letters of its one `r`
+# (empty without one). A cell nested in a cell, a duplicate `r` or a prefixed `</x:c>` make
+# the count of matches differ from the count of `</c>`.
+_ATTR_REV = rb'(?:\s*"[^"<]*"\s*=\s*(?!r\s)[^\s="<>/]+)'
+_VALUED_REV_RE = re.compile(
+    rb">c/<.*?>" + _ATTR_REV + rb'*?(?:\s*"([0-9]+)([A-Za-z]*)"\s*=\s*r(?=\s))?'
+    + _ATTR_REV + rb"*\s*c<",
+    re.S,
+)
+_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 _NOTE_START = re.compile(r"^\W*\*|^.{0,40}\bdata\s+(?:from|source)\b", re.I | re.S)
 _RANGE_RE = re.compile(r"^\s*([A-Za-z]{1,3})(\d+)\s*:\s*([A-Za-z]{1,3})(\d+)\s*$")
@@ -674,13 +702,124 @@ def check_zip(path: Path) -> set[str]:
     return {info.filename for info in infos}
 
 
+def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> its worksheet part in the zip, through workbook.xml and its .rels."""
+    try:
+        book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return {}  # calamine reports the broken workbook
+    targets = {
+        rel.get("Id"): rel.get("Target", "")
+        for rel in rels.iter(f"{_REL_NS}Relationship")
+    }
+    parts: dict[str, str] = {}
+    for element in book.iter():
+        if not element.tag.endswith("}sheet") or element.get("name") is None:
+            continue
+        rid = next((v for k, v in element.attrib.items() if k.endswith("}id")), None)
+        target = targets.get(rid, "")
+        if target:
+            path = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            parts[element.get("name", "")] = posixpath.normpath(path)
+    return parts
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
+
+
+def _parsed_extent(data: bytes) -> tuple[int, int]:
+    """Rows and columns up to the last cell with content, by a real XML parse that places
+    cells without `r` by order, as calamine does (for unusual sheets only: it is slow)."""
+    rows = cols = row = col = 0
+    at = (0, 0)
+    for event, element in ElementTree.iterparse(io.BytesIO(data), events=("start", "end")):
+        tag = element.tag.rsplit("}", 1)[-1]
+        if event == "start" and tag == "row":
+            r = element.get("r", "")
+            row, col = (int(r) if r.isdigit() else row + 1), 0
+        elif event == "start" and tag == "c":
+            ref = re.fullmatch(r"([A-Za-z]*)([0-9]+)", element.get("r", ""))
+            col = _column_number(ref[1].encode()) if ref else col + 1
+            at = (int(ref[2]) if ref else row, col)
+        elif event == "end" and tag in ("c", "row"):
+            if tag == "c" and (len(element) or (element.text or "").strip()):
+                rows, cols = max(rows, at[0]), max(cols, at[1])
+            element.clear()
+    return rows, cols
+
+
+def _plain_xml(data: bytes) -> bool:
+    """No markup (CDATA, comments, processing instructions) that could hide or fake a cell
+    from `_VALUED_REV_RE`, and no single-quoted attribute values (it reads double quotes)."""
+    start = data.find(b"?>") + 2 if data.lstrip(b"\xef\xbb\xbf").startswith(b"<?") else 0
+    return not any(  # a scan for the rare byte first: fast
+        data.find(needle[-1:], start) >= 0 and data.find(needle, start) >= 0
+        for needle in (b"<!", b"<?", b"'")
+    )
+
+
+def sheet_extent(data: bytes) -> tuple[int, int]:
+    """Rows and columns from A1 to the last cell calamine keeps (one with content), read
+    from the worksheet XML without building the sheet. `<dimension>` is only a claim, and
+    calamine ignores it."""
+    refs = _VALUED_REV_RE.findall(data[::-1]) if _plain_xml(data) else []
+    if len(refs) != data.count(b"</c>") or any(not digits for digits, _ in refs):
+        try:
+            return _parsed_extent(data)
+        except ElementTree.ParseError as exc:
+            raise ValueError(f"worksheet XML is not well-formed ({exc})") from None
+    rows = max((int(d[::-1]) for d in {d for d, _ in refs}), default=0)
+    cols = max((_column_number(a[::-1]) for a in {a for _, a in refs}), default=0)
+    return rows, cols
+
+
+def _check_extents(path: Path) -> None:
+    """Refuse a sheet whose dense grid would pass MAX_SHEET_CELLS, before calamine allocates
+    it (a far-away cell makes calamine abort the whole process). Each worksheet part is read
+    whole: check_zip has bounded its size."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+            for name, part in _sheet_parts(archive).items():
+                rows, cols = sheet_extent(archive.read(part)) if part in members else (0, 0)
+                if rows * cols > MAX_SHEET_CELLS:
+                    raise IngestError(
+                        f"{path.name}: sheet {name!r} spans A1:{column_letter(cols - 1)}{rows} "
+                        f"({rows * cols:,} cells, over the limit of {MAX_SHEET_CELLS:,}); "
+                        "refusing"
+                    )
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError,
+            ValueError, zlib.error) as exc:  # a damaged member: calamine must not see it either
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IngestError(f"{path.name}: corrupt or unreadable XLSX workbook: {first}") from None
+
+
+class _Refused(Exception):
+    """A sheet too costly to read; becomes an IngestError naming the file."""
+
+
 def _load_sheet(book: python_calamine.CalamineWorkbook, name: str) -> Sheet:
     raw = book.get_sheet_by_name(name)
     rows = raw.to_python(skip_empty_area=False)
     sheet = Sheet(name=name, rows=rows)
+    width = max(map(len, rows), default=0)
+    budget = MAX_MERGED_CELLS
     for (r0, c0), (r1, c1) in raw.merged_cell_ranges or []:
         if sheet.value(r0, c0) is None:
             continue
+        # cells past the sheet's last row and column hold nothing: no need to cover them
+        r1, c1 = min(r1, len(rows) - 1), min(c1, width - 1)
+        budget -= max(0, r1 - r0 + 1) * max(0, c1 - c0 + 1)
+        if budget < 0:
+            raise _Refused(
+                f"sheet {name!r} has merged ranges covering over {MAX_MERGED_CELLS:,} cells; "
+                "refusing"
+            )
         for r in range(r0, r1 + 1):
             for c in range(c0, c1 + 1):
                 if (r, c) != (r0, c0):
@@ -776,9 +915,13 @@ def read_workbook(
     """
     if fmt in ("xlsx", "xlsm", "xlsb", "ods"):
         check_zip(path)
+    if fmt in ("xlsx", "xlsm"):
+        _check_extents(path)
     try:
         book = python_calamine.CalamineWorkbook.from_path(path)
         sheets = [_load_sheet(book, name) for name in book.sheet_names]
+    except _Refused as exc:
+        raise IngestError(f"{path.name}: {exc}") from None
     except python_calamine.PasswordError:
         raise IngestError(f"{path.name}: password-protected or encrypted workbook") from None
     except Exception as exc:  # calamine raises assorted types on malformed files
