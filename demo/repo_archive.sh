@@ -14,6 +14,11 @@ if [ -d "datasets/$DS" ] || [ -d datasets/.remote ]; then
   git commit -qm "datasets: drop $DS to rebuild it" || true
 fi
 atdarchive init .
+# DVC walks the tree to find .dvc files: keep it out of the venv, caches and fixtures
+if ! grep -q '^/.venv/' .dvcignore; then
+  printf '/.venv/\n/demo/out/\n/bench/.cache/\n/tests/\n/atdarchive/\n' >> .dvcignore
+  git add .dvcignore && git commit -qm "datasets: keep DVC out of code, venv and caches"
+fi
 if ! grep -q 'remote "bundled"' .dvc/config; then
   # relative to .dvc/, so every clone uses its own copy of the bundled remote
   python - <<'PY'
