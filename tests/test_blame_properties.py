@@ -3,6 +3,7 @@ order, for random histories (adds, removes, edits, republications, backfills).""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def indexed(archive: Archive, ref: str) -> dict:
             for r in blame(archive, ref).to_pylist()}
 
 
-@settings(max_examples=15, deadline=None,
+@settings(max_examples=15, deadline=None, derandomize=bool(os.environ.get("CI")),
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(histories())
 def test_indexed_blame_equals_naive_walk(spec):

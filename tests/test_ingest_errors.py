@@ -267,3 +267,23 @@ def test_csv_error_from_the_csv_module_names_line(
     monkeypatch.setattr(tabular, "_reader", strict_reader)
     (tmp_path / "q.csv").write_text('a,b\n1,2\n3,"x"y\n4\n')
     fails(tmp_path / "q.csv", "cannot parse as CSV: line 3: ")
+
+
+def test_parquet_with_a_damaged_column_name_is_a_clear_error(tmp_path: Path) -> None:
+    """Found by the fuzz suite: one flipped byte made a column name that is not UTF-8."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from atdarchive.errors import IngestError
+    from atdarchive.ingest import read_publication
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"\x80\x80\x80": [None, "\x80", "000\x80\x80\U00010000"]}), sink)
+    data = bytearray(sink.getvalue())
+    data[1029 % len(data)] ^= 32
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(bytes(data))
+    with pytest.raises(IngestError, match="bad.parquet: corrupt"):
+        read_publication(path)

@@ -400,9 +400,14 @@ def read_parquet(path: Path) -> Publication:
     """Read a Parquet file as one table `data`, unchanged."""
     try:
         table = pq.read_table(path)
+        table.validate(full=True)  # damaged bytes can still decode: bad UTF-8, offsets
+        table.schema.names  # noqa: B018 - raises on a column name that is not UTF-8
     except (pa.ArrowException, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise IngestError(f"{path.name}: corrupt or unreadable Parquet file: {first}") from None
+    except UnicodeDecodeError:
+        raise IngestError(f"{path.name}: corrupt Parquet file: a column name is not "
+                          "valid UTF-8") from None
     return Publication(
         format="parquet",
         tables=[ExtractedTable(name=TABLE_NAME, data=table)],
