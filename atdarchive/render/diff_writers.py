@@ -321,7 +321,11 @@ def _text_lines(diff: TableDiff | SnapshotDiff, limit: int | None,
         key_text = (f"key {', '.join(td.key)} ({td.key_source})" if td.key
                     else "no unique key: rows compared as a multiset")
         out.append([])
-        out.append([(f"\u2500\u2500 {name} ", "bold cyan"), (f"[{key_text}]", "dim")])
+        title = f"\u2500\u2500 {name} "
+        if len(title) + len(key_text) + 2 <= width:
+            out.append([(title, "bold cyan"), (f"[{key_text}]", "dim")])
+        else:  # long table names: the key goes on its own line, to stay within `width`
+            out += [[(title, "bold cyan")], [(f"   [{key_text}]", "dim")]]
         for note in td.notes:
             out.append([("  note: " + note, "yellow")])
         if td.is_empty():
