@@ -33,6 +33,53 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
+def bad_publications(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """Files that look like publications but are not (issue: ingest of real workbooks)."""
+    from openpyxl import Workbook
+
+    good = tmp_path / "good.xlsx"
+    wb = Workbook()
+    wb.active.append(["agency", "count"])
+    wb.active.append(["ICE", 1])
+    wb.save(good)
+    corrupt = tmp_path / "corrupt.xlsx"
+    corrupt.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    locked = tmp_path / "locked.xlsx"   # an encrypted workbook is an OLE2 container
+    locked.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"\0" * 504
+                       + "EncryptedPackage".encode("utf-16-le") + b"\0" * 1024)
+    html = tmp_path / "page.xlsx"
+    html.write_text("<!DOCTYPE html><html><body>Access denied</body></html>")
+    blank = tmp_path / "blank.xlsx"
+    Workbook().save(blank)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b,c\n1,2,3\n4,5\n6,7,8\n")
+    nested = tmp_path / "nested.json"
+    nested.write_text('{"report": {"total": 5, "by_agency": {"ICE": 3}}}')
+    return {
+        "corrupt XLSX": (["ds", str(corrupt)], "corrupt.xlsx"),
+        "password-protected XLSX": (["ds", str(locked)], "password-protected or encrypted"),
+        "HTML named .xlsx": (["ds", str(html)], "page.xlsx: "),
+        "workbook of empty sheets": (["ds", str(blank)], "blank.xlsx: "),
+        "ragged CSV": (["ds", str(ragged)], "ragged.csv: "),
+        "non-tabular JSON": (["ds", str(nested)], "nested.json: "),
+    }
+
+
+@pytest.mark.parametrize("case", ["corrupt XLSX", "password-protected XLSX",
+                                  "HTML named .xlsx", "workbook of empty sheets", "ragged CSV",
+                                  "non-tabular JSON"])
+def test_bad_publication_leaves_archive_unchanged(committed: Archive, tmp_path: Path, cli,
+                                                  case: str) -> None:
+    args, expected = bad_publications(tmp_path)[case]
+    before = archive_state(committed.root)
+    result = cli("-C", committed.root, "commit", *args)
+    assert result.code != 0 and result.out == ""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+    assert archive_state(committed.root) == before
+    assert list(committed.store.staging.glob("*")) == []  # no half-written snapshot left
+
+
 @pytest.mark.parametrize("case", ["missing file", "empty file", "unknown dataset",
                                   "unparseable date", "non-UTF-8 CSV"])
 def test_bad_input_leaves_archive_unchanged(committed: Archive, tmp_path: Path, cli,
