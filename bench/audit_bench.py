@@ -10,9 +10,8 @@ must find exactly that one.
 
 The releases are written as Parquet (`atdarchive.parquetio.write_table`, as commits do)
 straight into the snapshot directories of a real archive (`Archive.init`) with records
-built like `Archive.commit` builds them, and the History is handed to the archive in
-memory: *no* DVC add and git commit per release (those would dominate and are not the
-audit's cost). Timings:
+built like `Archive.commit` builds them, each appended as a real ledger line: *no* DVC
+add and git commit per release (those would dominate and are not the audit's cost). Timings:
 
     diff       one pairwise diff: read both Parquet files + `diff_tables` with key `id`
     audit      `audit(archive, "bench")` on a cold derived cache (value hashes, pair
@@ -41,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 from atdarchive import Archive  # noqa: E402
 from atdarchive.audit import audit, findings_for_snapshot  # noqa: E402
 from atdarchive.diff import DiffOptions, diff_tables  # noqa: E402
-from atdarchive.history import History  # noqa: E402
 from atdarchive.parquetio import write_table  # noqa: E402
 from atdarchive.store import table_fingerprint  # noqa: E402
 from atdarchive.util import canonical_json, sha256_bytes, sha256_file  # noqa: E402
@@ -73,7 +71,7 @@ def build(base: Path, rows: int, count: int) -> tuple[Archive, list[Path]]:
     tables = list(releases(rows, count))
     planted_from, planted_at = count // 5, count * 3 // 4
     tables[planted_at] = tables[planted_from]
-    events, paths = [], []
+    ledger, paths = arc.ledger("bench"), []
     day = dt.date(2020, 1, 1)
     for i, table in enumerate(tables):
         staged = base / f"stage{i}"
@@ -100,8 +98,7 @@ def build(base: Path, rows: int, count: int) -> tuple[Archive, list[Path]]:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staged), target)
         paths.append(target / "tables" / "data.parquet")
-        events.append({"type": "snapshot", "record": record, "seq": i})
-    arc._histories["bench"] = History("bench", events)  # in memory: no ledger, no git
+        ledger.append({"type": "snapshot", "record": record})  # a real ledger line, no git
     return arc, paths
 
 
