@@ -1206,9 +1206,9 @@ def _diff_snapshot_table(
     rows_a = rows_not_in(fa, fb, include_duplicates=keyless)
     rows_b = rows_not_in(fb, fa, include_duplicates=keyless)
     src_a, src_b = a.source_rows(name), b.source_rows(name)
-    side_a = _Side(_read_rows(path_a, rows_a, schema_a), rows_a,
+    side_a = _Side(_read_rows(path_a, rows_a, schema_a, cache_dir, _table_sha(a, name)), rows_a,
                    src_a.take(pa.array(rows_a)) if src_a is not None else None, meta_a)
-    side_b = _Side(_read_rows(path_b, rows_b, schema_b), rows_b,
+    side_b = _Side(_read_rows(path_b, rows_b, schema_b, cache_dir, _table_sha(b, name)), rows_b,
                    src_b.take(pa.array(rows_b)) if src_b is not None else None, meta_b)
     return _diff_core(side_a, side_b, name, key, key_source, options)
 
@@ -1254,16 +1254,23 @@ def _resolve_key_cached(
     return None, "none"
 
 
-def _read_rows(path: Any, rows: np.ndarray, schema: pa.Schema) -> pa.Table:
-    """Rows (ascending numbers) of a Parquet file, reading only row groups that hold them.
-
-    Row groups are read a few at a time so memory stays bounded by the rows
-    kept plus one batch of groups.
+def _read_rows(path: Any, rows: np.ndarray, schema: pa.Schema, cache_dir: Any = None,
+               sha256: str | None = None) -> pa.Table:
+    """Rows (ascending numbers) of a Parquet file: from the memory-mapped Arrow copy
+    kept at commit for big tables (cost grows with the rows taken), else by reading
+    only the row groups that hold them, a few at a time so memory stays bounded by
+    the rows kept plus one batch of groups.
     """
     import pyarrow.parquet as pq
 
+    from .fingerprint import take_rows
+
     if len(rows) == 0:
         return schema.empty_table()
+    if cache_dir is not None:
+        taken = take_rows(path, rows, cache_dir, sha256)
+        if taken is not None and taken.schema.names == schema.names:
+            return taken.cast(schema) if taken.schema != schema else taken
     pf = pq.ParquetFile(path)
     md = pf.metadata
     sizes = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)], np.int64)

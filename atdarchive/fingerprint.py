@@ -79,6 +79,36 @@ def cache_path(table_path: Path, cache_dir: Path | None = None, sha256: str | No
     return cache_dir / f"{_cache_digest(Path(table_path), sha256)}.fp.arrow"
 
 
+#: Tables with at least this many rows also get an uncompressed Arrow copy in the cache,
+#: memory-mapped by diffs to take just the rows whose fingerprints differ (a Parquet file
+#: can only be decoded a whole row group at a time). Smaller tables are read whole.
+ROW_COPY_MIN_ROWS = 131_072
+
+
+def rows_copy_path(table_path: Path, cache_dir: Path | None = None,
+                   sha256: str | None = None) -> Path:
+    fp_path = cache_path(table_path, cache_dir, sha256)
+    return fp_path.with_name(fp_path.name.removesuffix(".fp.arrow") + ".rows.arrow")
+
+
+def take_rows(table_path: Path, rows: np.ndarray, cache_dir: Path | None = None,
+              sha256: str | None = None) -> pa.Table | None:
+    """Rows of a table from its memory-mapped Arrow copy; None when there is no copy."""
+    path = rows_copy_path(table_path, cache_dir, sha256)
+    if not path.exists():
+        return None
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    return table.take(pa.array(rows))
+
+
+def _write_rows_copy(table_path: Path, out: Path) -> None:
+    table = pq.read_table(table_path)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    os.replace(tmp, out)
+
+
 def _is_key_type(t: pa.DataType) -> bool:
     return not (pa.types.is_floating(t) or pa.types.is_nested(t) or pa.types.is_null(t))
 
@@ -211,6 +241,8 @@ def compute_fingerprints(
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, data.schema) as writer:
         writer.write_table(data)
     os.replace(tmp, out)
+    if nrows >= ROW_COPY_MIN_ROWS:
+        _write_rows_copy(table_path, rows_copy_path(table_path, cache_dir, sha256))
     return out
 
 

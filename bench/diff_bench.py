@@ -101,16 +101,17 @@ def _change(t: pa.Table, rows: np.ndarray, rng: np.random.Generator) -> pa.Table
     return t
 
 
-def generate(n: int, out: Path, seed: int = 0) -> tuple[Path, Path]:
+def generate(n: int, out: Path, seed: int = 0, rate: float = 0.01) -> tuple[Path, Path]:
+    """Old and new snapshots: `rate` of rows edited, rate/2 deleted, rate/2 added."""
     from atdarchive.parquetio import write_table
 
     rng = np.random.default_rng(seed)
     old = _make(n, 0, rng)
     r = rng.random(n)
-    changed = np.flatnonzero(r < 0.01)
-    deleted = r >= 0.995
+    changed = np.flatnonzero(r < rate)
+    deleted = r >= 1 - rate / 2
     new = _change(old, changed, rng).filter(pa.array(~deleted))
-    new = pa.concat_tables([new, _make(n // 200, 10**9, rng)])
+    new = pa.concat_tables([new, _make(int(n * rate / 2), 10**9, rng)])
     old = old.take(pa.array(rng.permutation(old.num_rows)))
     new = new.take(pa.array(rng.permutation(new.num_rows)))
     a, b = out / "old.parquet", out / "new.parquet"
@@ -234,6 +235,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rows", default="100000,1000000")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--change-rate", type=float, default=0.01,
+                    help="share of rows edited (half as many deleted and added)")
     ap.add_argument("--methods", default="ours,ours-nofp,duckdb,read-both,datacompy,cli")
     ap.add_argument("--nofp-max", type=int, default=5_000_000,
                     help="skip ours-nofp above this N")
@@ -253,7 +256,7 @@ def main() -> None:
         work = Path(args.keep) / str(n) if args.keep else Path(tempfile.mkdtemp(prefix="atdbench"))
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        a, b = generate(n, work)
+        a, b = generate(n, work, rate=args.change_rate)
         gen = time.perf_counter() - t0
         cache = work / "fp-cache"
         shutil.rmtree(cache, ignore_errors=True)

@@ -309,7 +309,12 @@ def test_oracle_agrees(seed):
     assert same(d2.rows_added, d.rows_added) and same(d2.rows_removed, d.rows_removed)
 
 
-def test_snapshot_fast_path_matches_slow_path(tmp_path):
+@pytest.mark.parametrize("row_copy", [False, True], ids=["row-groups", "arrow-row-copy"])
+def test_snapshot_fast_path_matches_slow_path(tmp_path, monkeypatch, row_copy):
+    import atdarchive.fingerprint as fingerprint
+
+    # with the row copy, changed rows come from a memory-mapped Arrow file, not Parquet
+    monkeypatch.setattr(fingerprint, "ROW_COPY_MIN_ROWS", 1 if row_copy else 10**12)
     old, new = _random_keyed(2000, 7)
     src = {"t": list(range(5, 5 + old.num_rows))}
     meta = {"t": {"sheet": "S", "source_columns": {"v": "C", "f": "D"}}}
@@ -323,6 +328,7 @@ def test_snapshot_fast_path_matches_slow_path(tmp_path):
         assert path.exists() and compute_fingerprints(s.table_path("t"), cache) == path
     fp = load_fingerprints(a.table_path("t"), cache)
     assert fp is not None and fp.key_unique(["site", "n"]) and not fp.key_unique(["site"])
+    assert fingerprint.rows_copy_path(a.table_path("t"), cache).exists() == row_copy
     fast = diff_snapshots(a, b, cache_dir=cache).tables["t"]
     assert (fast.key, fast.key_source) == (slow.key, slow.key_source) == (["site", "n"],
                                                                           "inferred")
