@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -175,28 +174,38 @@ def run_datacompy(a: Path, b: Path) -> dict:
     return {"mismatch_rows": int(cmp.all_mismatch().shape[0])}
 
 
-def run_cli(a: Path, b: Path, out: Path) -> dict:
-    """HOOK: the CLI writing JSON to a file, once `atdarchive diff` can take two files.
+def cli_archive(a: Path, b: Path, work: Path) -> Path:
+    """A real archive holding both files as snapshots (set up once, not timed)."""
+    from atdarchive import Archive
 
-    Replace the command below with the real invocation (e.g. committing both files to a
-    temporary archive first, then `atdarchive diff DS@v1 DS@v2 --format json -o out`).
-    """
-    cmd = os.environ.get("ATD_BENCH_CLI")  # e.g. "atdarchive diff {a} {b} --format json -o {out}"
-    if not cmd:
-        raise NotImplementedError("set ATD_BENCH_CLI to enable the cli column")
-    subprocess.run(cmd.format(a=a, b=b, out=out), shell=True, check=True)
+    root = work / "cli-archive"
+    if not (root / "datasets" / "bench" / "ledger.jsonl").exists():
+        archive = Archive.init(root)
+        archive.add_dataset("bench")
+        archive.commit("bench", a, published="2025-01-01")
+        archive.commit("bench", b, published="2025-02-01")
+    return root
+
+
+def run_cli(root: Path, out: Path) -> dict:
+    """The real CLI in a fresh process: `atdarchive diff ... --format json -o FILE`."""
+    exe = Path(sys.executable).with_name("atdarchive")
+    subprocess.run([str(exe), "-C", str(root), "diff", "bench@latest~1", "bench@latest",
+                    "--format", "json", "-o", str(out)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return {"bytes": out.stat().st_size}
 
 
 def child(method: str, a: Path, b: Path, cache: Path, repeat: int) -> None:
     """Run one method `repeat` times in this process; print median seconds and peak RSS."""
+    root = cli_archive(a, b, cache.parent) if method == "cli" else None
     fns = {
         "ours": lambda: run_ours(a, b, cache, True),
         "ours-nofp": lambda: run_ours(a, b, cache, False),
         "duckdb": lambda: run_duckdb(a, b),
         "read-both": lambda: run_read_both(a, b),
         "datacompy": lambda: run_datacompy(a, b),
-        "cli": lambda: run_cli(a, b, cache / "cli-out.json"),
+        "cli": lambda: run_cli(root, cache / "cli-out.json"),
     }
     times, info = [], {}
     for _ in range(repeat):
