@@ -46,6 +46,7 @@ Large snapshots
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -1203,12 +1204,19 @@ def _diff_snapshot_table(
     schema_a, schema_b = _parquet_schema(a, name), _parquet_schema(b, name)
     key, key_source = _resolve_key_cached(a, b, name, schema_a, schema_b, fa, fb, options)
     keyless = key is None
-    rows_a = rows_not_in(fa, fb, include_duplicates=keyless)
-    rows_b = rows_not_in(fb, fa, include_duplicates=keyless)
+
+    # the two fingerprint comparisons are independent and numpy releases the GIL:
+    # one thread each; the rows themselves are read one side at a time (memory)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        job = pool.submit(rows_not_in, fb, fa, include_duplicates=keyless)
+        rows_a = rows_not_in(fa, fb, include_duplicates=keyless)
+        rows_b = job.result()
+    table_a = _read_rows(path_a, rows_a, schema_a, cache_dir, _table_sha(a, name))
+    table_b = _read_rows(path_b, rows_b, schema_b, cache_dir, _table_sha(b, name))
     src_a, src_b = a.source_rows(name), b.source_rows(name)
-    side_a = _Side(_read_rows(path_a, rows_a, schema_a, cache_dir, _table_sha(a, name)), rows_a,
+    side_a = _Side(table_a, rows_a,
                    src_a.take(pa.array(rows_a)) if src_a is not None else None, meta_a)
-    side_b = _Side(_read_rows(path_b, rows_b, schema_b, cache_dir, _table_sha(b, name)), rows_b,
+    side_b = _Side(table_b, rows_b,
                    src_b.take(pa.array(rows_b)) if src_b is not None else None, meta_b)
     return _diff_core(side_a, side_b, name, key, key_source, options)
 
