@@ -184,12 +184,12 @@ class Archive:
                     "record": entry.record,
                     "tags": sorted(t for t, i in history.tags.items() if i == entry.id),
                     "checks": checks.get(entry.id, []),
-                    "audit": cached_flags(self, entry.id),
                 }))
         rows.sort(key=lambda pair: pair[0], reverse=True)
         out = [row for _, row in rows[:limit]] if limit else [row for _, row in rows]
-        for row in out:
+        for row in out:  # per-row lookups only for the rows shown
             row["summary"] = summary_against(self, row["record"], row["parent"])
+            row["audit"] = cached_flags(self, row["id"])
         return out
 
     # -- writing ---------------------------------------------------------------
