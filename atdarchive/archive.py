@@ -361,11 +361,17 @@ class Archive:
     def _summary_for_commit(self, staged: Path, record: dict[str, Any],
                             parent_entry: Any) -> dict[str, Any]:
         from atdarchive.changes import summarize
+        from atdarchive.derived import fingerprint_dir, warm_fingerprints
 
         if parent_entry is None:
             return summarize(None, None)
-        return summarize(Snapshot(self.store, parent_entry.record),
-                         Snapshot(self.store, record, directory=staged))
+        parent = Snapshot(self.store, parent_entry.record)
+        staged_snapshot = Snapshot(self.store, record, directory=staged)
+        # fingerprints are keyed by file sha256: made now, they serve the published files too
+        cache = fingerprint_dir(self)
+        warm_fingerprints(self, staged_snapshot)
+        warm_fingerprints(self, parent)
+        return summarize(parent, staged_snapshot, cache)
 
     def _publish(self, staged: Path, record: dict[str, Any]) -> None:
         """Rename into place, hand to DVC, append the ledger line, commit to git."""

@@ -7,6 +7,7 @@ only changed tables go through the diff engine.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atdarchive.errors import AtdError
@@ -19,11 +20,16 @@ if TYPE_CHECKING:
 COUNTS = ("rows_added", "rows_removed", "rows_changed", "cells_changed", "schema_changes")
 
 
-def summarize(parent: Snapshot | None, snapshot: Snapshot | None) -> dict[str, Any]:
-    """Counts of what changed from `parent` to `snapshot`, summed over tables."""
+def summarize(parent: Snapshot | None, snapshot: Snapshot | None,
+              cache_dir: Path | None = None) -> dict[str, Any]:
+    """Counts of what changed from `parent` to `snapshot`, summed over tables.
+
+    Tables with equal content fingerprints are skipped unread; the others go
+    through the diff engine (its fast path when fingerprints are in `cache_dir`).
+    """
     if parent is None or snapshot is None:
         return {"against": None}
-    from atdarchive.diff import DiffOptions, diff_tables
+    from atdarchive.diff import diff_snapshots, diff_tables
 
     old, new = parent.record["tables"], snapshot.record["tables"]
     summary: dict[str, Any] = {
@@ -36,17 +42,16 @@ def summarize(parent: Snapshot | None, snapshot: Snapshot | None) -> dict[str, A
     for name in sorted(set(old) & set(new)):
         if old[name]["fingerprint"] == new[name]["fingerprint"]:
             continue
-        key = new[name].get("key") if new[name].get("key_source") == "declared" else None
-        a, b = parent.table(name), snapshot.table(name)
         try:
-            diff = diff_tables(a, b, name=name, options=DiffOptions(declared_key=key))
+            table_diff = diff_snapshots(parent, snapshot, table=name,
+                                        cache_dir=cache_dir).tables[name]
         except AtdError:  # a declared key the agency broke: summarise as rows, not keys
-            diff = diff_tables(a, b, name=name, options=DiffOptions())
-        if diff.is_empty():
+            table_diff = diff_tables(parent.table(name), snapshot.table(name), name=name)
+        if table_diff.is_empty():
             continue
         summary["tables_changed"].append(name)
         for count in COUNTS:
-            summary[count] += diff.counts.get(count, 0)
+            summary[count] += table_diff.counts.get(count, 0)
     summary["identical"] = not (summary["tables_added"] or summary["tables_removed"]
                                 or summary["tables_changed"])
     return summary
@@ -70,7 +75,9 @@ def summary_against(archive: Archive, record: dict[str, Any],
 
     dataset = record["dataset"]
     parent = Snapshot(archive.store, archive.history(dataset).by_id[parent_id].record)
-    summary = summarize(parent, Snapshot(archive.store, record))
+    from atdarchive.derived import fingerprint_dir
+
+    summary = summarize(parent, Snapshot(archive.store, record), fingerprint_dir(archive))
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(cache, json.dumps(summary).encode())
     return summary
