@@ -52,6 +52,10 @@ Progress = Callable[[str, int, int], None]
 
 
 # -- configuration ------------------------------------------------------------
+#: S3 error codes that mean "no such object or version" (a HEAD says 404/400/405).
+MISSING_CODES = ("404", "NoSuchKey", "NoSuchVersion", "400", "405")
+
+
 @dataclass
 class Remote:
     """One DVC remote of the archive, with its Object Lock policy if any."""
@@ -646,34 +650,28 @@ class S3Remote:
         return AtdError(f"remote {self.remote.name} ({self.remote.url}): {what} failed: "
                         f"{_explain(exc)}")
 
-    def head(self, obj: str, version_id: str | None = None) -> dict[str, Any] | None:
+    def _missing_or(self, what: str, call: Any) -> Any:
+        """`call()`, or None when the object (version) does not exist; else a one-line error."""
         from botocore.exceptions import ClientError
 
-        kwargs = {"VersionId": version_id} if version_id else {}
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self.key(obj), **kwargs)
+            return call()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchVersion",
-                                                              "400", "405"):
+            if exc.response.get("Error", {}).get("Code") in MISSING_CODES:
                 return None
-            raise self._fail(exc, f"head {self.key(obj)}") from None
+            raise self._fail(exc, what) from None
         except Exception as exc:
-            raise self._fail(exc, f"head {self.key(obj)}") from None
+            raise self._fail(exc, what) from None
+
+    def head(self, obj: str, version_id: str | None = None) -> dict[str, Any] | None:
+        kwargs = {"VersionId": version_id} if version_id else {}
+        return self._missing_or(f"head {self.key(obj)}", lambda: self.client.head_object(
+            Bucket=self.bucket, Key=self.key(obj), **kwargs))
 
     def get(self, obj: str, version_id: str | None = None) -> bytes | None:
-        from botocore.exceptions import ClientError
-
         kwargs = {"VersionId": version_id} if version_id else {}
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.key(obj),
-                                          **kwargs)["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchVersion",
-                                                              "400", "405"):
-                return None
-            raise self._fail(exc, f"get {self.key(obj)}") from None
-        except Exception as exc:
-            raise self._fail(exc, f"get {self.key(obj)}") from None
+        return self._missing_or(f"get {self.key(obj)}", lambda: self.client.get_object(
+            Bucket=self.bucket, Key=self.key(obj), **kwargs)["Body"].read())
 
     def latest_is_delete_marker(self, obj: str) -> bool:
         key = self.key(obj)
