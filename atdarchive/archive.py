@@ -1,69 +1,41 @@
-"""The public Python API: `Archive` — init, datasets, commit, log, snapshots, tags, export.
+"""The public Python API: `Archive`, one method per feature.
 
-Every CLI command is a thin layer over a method here, so a researcher can do
-in a notebook whatever the command line does.
+`Archive` is the façade over the services (commit pipeline, diff, blame,
+audit, verify, remotes, pinning, citation, fetch). Every CLI command calls
+one of these methods, so a researcher can do in a notebook whatever the
+command line does. The services themselves stand on `ArchiveContext`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import getpass
 import os
 import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atdarchive import gitops
+from atdarchive.commit import CommitResult
+from atdarchive.context import ArchiveContext
 from atdarchive.dataset import DatasetConfig, new_config
-from atdarchive.errors import AtdError, IngestError
-from atdarchive.history import History, split_ref
-from atdarchive.ledger import Ledger
-from atdarchive.locking import exclusive
+from atdarchive.errors import AtdError
+from atdarchive.progress import Progress
 from atdarchive.snapshot import Snapshot
-from atdarchive.store import STATE_DIR, SnapshotStore
-from atdarchive.util import (
-    canonical_json,
-    check_name,
-    fsync_dir,
-    parse_published,
-    sha256_bytes,
-    sha256_file,
-    utc_now,
-)
+from atdarchive.store import STATE_DIR
+from atdarchive.util import check_name, utc_now
 
-RECORD_VERSION = 1
+if TYPE_CHECKING:
+    from atdarchive.audit import AuditOptions, AuditReport, Finding
+    from atdarchive.fetch import FetchResult
+    from atdarchive.remotes import Remote, TransferResult
+    from atdarchive.verify import Problem
+
 GITIGNORE = f"/{STATE_DIR}/\n"
 
-
-@dataclass
-class CommitResult:
-    """What `commit` did: the new snapshot, its parent, and how it differs from it."""
-
-    snapshot: Snapshot
-    parent: Snapshot | None
-    summary: dict[str, Any]
-    identical_to: list[dict[str, str]] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-    findings: list[Any] = field(default_factory=list)  # audit.Finding of this release
+__all__ = ["Archive", "CommitResult"]
 
 
-class Archive:
+class Archive(ArchiveContext):
     """A directory that is both a git and a DVC repository, holding `datasets/`."""
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        start = Path(path or ".").resolve()
-        root = _find_root(start)
-        if root is None:
-            raise AtdError(
-                f"{start}: not an atdarchive archive (no datasets/ and .dvc/ here or above); "
-                "run 'atdarchive init'"
-            )
-        self.root = root
-        self.store = SnapshotStore(root)
-        self.notices: list[str] = []
-        self._histories: dict[str, tuple[Any, History]] = {}
 
     # -- creation ------------------------------------------------------------
     @classmethod
@@ -100,24 +72,7 @@ class Archive:
             gitops.commit(root, created, "atdarchive: initialise archive")
         return cls(root)
 
-    # -- datasets ------------------------------------------------------------
-    def dataset_dir(self, name: str) -> Path:
-        return self.root / "datasets" / name
-
-    def dataset_names(self) -> list[str]:
-        base = self.root / "datasets"
-        return sorted(p.parent.name for p in base.glob("*/dataset.toml"))
-
-    def dataset(self, name: str) -> DatasetConfig:
-        path = self.dataset_dir(check_name("dataset", name)) / "dataset.toml"
-        if not path.exists():
-            known = ", ".join(self.dataset_names()) or "none yet"
-            raise AtdError(
-                f"unknown dataset {name!r} (datasets: {known}); "
-                f"create it with 'atdarchive dataset add {name}'"
-            )
-        return DatasetConfig.load(path)
-
+    # -- datasets --------------------------------------------------------------
     def add_dataset(self, name: str, *, title: str = "", agency: str = "",
                     source_url: str = "", description: str = "",
                     keys: dict[str, list[str]] | None = None,
@@ -135,34 +90,6 @@ class Archive:
         return config
 
     # -- reading ---------------------------------------------------------------
-    def ledger(self, dataset: str) -> Ledger:
-        return Ledger(self.dataset_dir(dataset) / "ledger.jsonl")
-
-    def history(self, dataset: str) -> History:
-        """The dataset's history, re-read whenever its ledger file changes on disk
-        (another process may have committed since)."""
-        path = self.ledger(dataset).path
-        try:
-            st = path.stat()
-            stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
-        except FileNotFoundError:
-            stamp = None
-        cached = self._histories.get(dataset)
-        if cached is None or cached[0] != stamp:
-            self.dataset(dataset)
-            self._histories[dataset] = (stamp, History(dataset, self.ledger(dataset).events()))
-        return self._histories[dataset][1]
-
-    def snapshot(self, ref: str) -> Snapshot:
-        """`archive.snapshot("ice-detention-stats@latest")` — any ref form of DESIGN.md §4."""
-        dataset, name = split_ref(ref)
-        return Snapshot(self.store, self.history(dataset).resolve(name).record)
-
-    def parent(self, snapshot: Snapshot) -> Snapshot | None:
-        """The release before this one in publication order (its channel)."""
-        entry = self.history(snapshot.dataset).parent(snapshot.id)
-        return Snapshot(self.store, entry.record) if entry else None
-
     def log(self, dataset: str | None = None, *, channel: str | None = None,
             limit: int | None = None) -> list[dict[str, Any]]:
         """Snapshots newest first (publication order), each with its parent and change summary."""
@@ -192,225 +119,23 @@ class Archive:
             row["audit"] = cached_flags(self, row["id"])
         return out
 
-    # -- writing ---------------------------------------------------------------
-    @contextlib.contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """Serialise writers; recover what a crashed writer left before writing."""
-        from atdarchive.recovery import recover
-
-        with exclusive(self.root / STATE_DIR / "lock") as state:
-            if state.stale_pid is not None:
-                self.notices.append(
-                    f"found a stale lock of writer pid {state.stale_pid} (it died); "
-                    "recovering its interrupted work"
-                )
-            self.notices.extend(recover(self))
-            self._histories.clear()
-            try:
-                yield
-            finally:
-                self._histories.clear()
-
-    def commit(self, dataset: str, file: str | os.PathLike[str], *,
-               published: str | None = None, period: str | None = None,
-               source_url: str | None = None, retrieved_at: str | None = None,
-               channel: str = "public", archivist: str | None = None, message: str = "",
-               format: str | None = None, delimiter: str | None = None,
-               encoding: str | None = None, evidence: dict[str, Any] | None = None,
+    # -- writing -------------------------------------------------------------
+    def commit(self, dataset: str, file: str | os.PathLike[str], **options: Any
                ) -> CommitResult:
-        """Ingest FILE as a new immutable snapshot of DATASET (one ledger line, one git commit)."""
-        from atdarchive.ingest import read_publication
+        """Ingest FILE as a new immutable snapshot of DATASET (one ledger line, one git commit).
 
-        config = self.dataset(dataset)
-        check_name("channel", channel)
-        path = Path(file)
-        retrieved = parse_published(retrieved_at, "--retrieved-at") if retrieved_at else utc_now()
-        published = (parse_published(published) if published
-                     else parse_published(retrieved[:10]))
-        if not path.is_file():
-            raise IngestError(f"{path}: no such file")
-        if path.stat().st_size == 0:
-            raise IngestError(f"{path.name}: file is empty")
-        original_sha = sha256_file(path)
-        archivist = archivist or _default_archivist(self.root)
+        `options`: published, period, source_url, retrieved_at, channel, archivist,
+        message, format, delimiter, encoding, evidence (see `atdarchive.commit.commit`).
+        """
+        from atdarchive.commit import commit
 
-        with self.write_lock():
-            history = self.history(dataset)
-            identical = history.find_identical(original_sha)
-            for entry in identical:
-                if entry.published == published and entry.channel == channel:
-                    raise AtdError(
-                        f"{path.name}: already archived as {dataset}@{entry.short} "
-                        f"(same bytes, published {entry.published}, channel {channel})"
-                    )
-            publication = read_publication(path, format=format, delimiter=delimiter,
-                                           encoding=encoding, spec=config.extract or None)
-            staged = self.store.new_staging_dir(dataset)
-            try:
-                record = self._stage(staged, config, path, original_sha, publication)
-                parent_entry = _parent_for(history, channel, published)
-                record.update({
-                    "dataset": dataset, "channel": channel, "published": published,
-                    "period": period, "retrieved_at": retrieved,
-                    "source_url": source_url or config.source_url or None,
-                    "archivist": archivist, "message": message, "committed_at": utc_now(),
-                    "parent": parent_entry.id if parent_entry else None,
-                    "version": RECORD_VERSION,
-                    # how the original was read, so `verify` re-derives the tables exactly
-                    "read_options": {k: v for k, v in (("format", format),
-                                                       ("delimiter", delimiter),
-                                                       ("encoding", encoding)) if v} or None,
-                })
-                if evidence:
-                    record["fetch"] = evidence
-                if identical:
-                    record["identical_to"] = [
-                        {"id": e.id, "published": e.published, "channel": e.channel}
-                        for e in identical
-                    ]
-                record = {k: v for k, v in record.items() if v is not None or k == "parent"}
-                record["summary"] = self._summary_for_commit(staged, record, parent_entry)
-                record["id"] = sha256_bytes(canonical_json(record).encode())
-            except BaseException:
-                shutil.rmtree(staged, ignore_errors=True)
-                raise
-            self._publish(staged, record)
-            snapshot = Snapshot(self.store, record)
-            self._update_derived(snapshot)
-        parent = Snapshot(self.store, parent_entry.record) if parent_entry else None
-        return CommitResult(snapshot, parent, record["summary"],
-                            record.get("identical_to", []), list(self.notices),
-                            self._audit_new_release(snapshot))
+        return commit(self, dataset, file, **options)
 
-    def _audit_new_release(self, snapshot: Snapshot) -> list[Any]:
-        """Flag a release the moment it arrives (recycled, period mismatch, revisions...)."""
-        from atdarchive.audit import findings_for_snapshot, flag_summary
-        from atdarchive.derived import save_flags
+    def fetch(self, dataset: str, url: str, **options: Any) -> FetchResult:
+        """Download URL and archive it unless its bytes are already a snapshot."""
+        from atdarchive.fetch import fetch
 
-        findings = findings_for_snapshot(self, snapshot)
-        save_flags(self, snapshot.id, flag_summary(findings))
-        series = self.history(snapshot.dataset).channel(snapshot.channel)
-        position = [e.id for e in series].index(snapshot.id)
-        if position + 1 < len(series):  # a backfill: the next release has a new parent
-            successor = Snapshot(self.store, series[position + 1].record)
-            save_flags(self, successor.id,
-                       flag_summary(findings_for_snapshot(self, successor)))
-        return findings
-
-    def _stage(self, staged: Path, config: DatasetConfig, path: Path, original_sha: str,
-               publication: Any) -> dict[str, Any]:
-        """Write original + tables into the staging directory; return the record's data part."""
-        import pyarrow as pa
-
-        from atdarchive.parquetio import write_table
-        from atdarchive.store import table_fingerprint
-
-        files: dict[str, dict[str, Any]] = {}
-
-        def add_file(relpath: str) -> None:
-            file = staged / relpath
-            with open(file, "rb+") as fh:  # durable before the commit point, not just written
-                os.fsync(fh.fileno())
-            files[relpath] = {"sha256": sha256_file(file), "size": file.stat().st_size}
-
-        original_rel = f"original.{_safe_suffix(path)}"
-        shutil.copyfile(path, staged / original_rel)
-        if sha256_file(staged / original_rel) != original_sha:
-            raise IngestError(f"{path.name}: file changed while it was being archived")
-        add_file(original_rel)
-        (staged / "tables").mkdir()
-        tables: dict[str, dict[str, Any]] = {}
-        for table in publication.tables:
-            name = check_name("table", table.name)
-            if name in tables:
-                raise IngestError(f"{path.name}: two tables named {name!r}")
-            rel = f"tables/{name}.parquet"
-            write_table(table.data, staged / rel)
-            add_file(rel)
-            meta = table.meta()
-            meta.update({
-                "file": rel, "rows": table.data.num_rows, "columns": table.data.num_columns,
-                "schema": [{"name": f.name, "type": str(f.type)} for f in table.data.schema],
-                "fingerprint": table_fingerprint(table.data),
-            })
-            if name in config.keys:
-                meta["key"] = config.keys[name]
-                meta["key_source"] = "declared"
-            elif table.key:
-                meta["key_source"] = "spec"
-            if table.source_rows is not None:
-                rows_rel = f"tables/{name}.rows.parquet"
-                write_table(pa.table({"source_row": pa.array(table.source_rows, pa.int32())}),
-                            staged / rows_rel)
-                add_file(rows_rel)
-                meta["rows_file"] = rows_rel
-            tables[name] = meta
-        if publication.cells is not None:
-            write_table(publication.cells, staged / "cells.parquet")
-            add_file("cells.parquet")
-        return {
-            "original": {"name": path.name, "file": original_rel, "size": path.stat().st_size,
-                         "sha256": original_sha, "format": publication.format},
-            "tables": tables,
-            "files": files,
-            "stated_dates": [d.to_json() for d in publication.stated_dates],
-            "notes": list(publication.notes),
-            "reader": publication.reader,
-        }
-
-    def _summary_for_commit(self, staged: Path, record: dict[str, Any],
-                            parent_entry: Any) -> dict[str, Any]:
-        from atdarchive.changes import summarize
-        from atdarchive.derived import fingerprint_dir, warm_fingerprints
-
-        if parent_entry is None:
-            return summarize(None, None)
-        parent = Snapshot(self.store, parent_entry.record)
-        staged_snapshot = Snapshot(self.store, record, directory=staged)
-        # fingerprints are keyed by file sha256: made now, they serve the published files too
-        cache = fingerprint_dir(self)
-        warm_fingerprints(self, staged_snapshot)
-        warm_fingerprints(self, parent)
-        return summarize(parent, staged_snapshot, cache)
-
-    def _publish(self, staged: Path, record: dict[str, Any]) -> None:
-        """Rename into place, hand to DVC, append the ledger line, commit to git."""
-        from atdarchive.recovery import recover
-
-        dataset, snapshot_id = record["dataset"], record["id"]
-        target = self.store.publish(staged, dataset, snapshot_id)
-        fsync_dir(target.parent)
-        try:
-            pointer = self.store.track(dataset, snapshot_id)
-        except BaseException:
-            recover(self)  # before the ledger line nothing exists: undo at once
-            raise
-        self.ledger(dataset).append({"type": "snapshot", "record": record})  # commit point
-        try:
-            self._git_commit_ledger(dataset, [pointer, pointer.parent / ".gitignore"],
-                                    f"{dataset}: snapshot {snapshot_id[:10]} published "
-                                    f"{record['published']} ({record['channel']})",
-                                    record.get("message", ""), snapshot_id)
-        except AtdError as exc:  # the snapshot exists; only git lags behind
-            self.notices.append(
-                f"snapshot {snapshot_id[:10]} is recorded, but the git commit failed ({exc}); "
-                "the next write or 'atdarchive verify --repair' commits it")
-
-    def _git_commit_ledger(self, dataset: str, extra: list[Path], subject: str,
-                           body: str = "", snapshot_id: str | None = None) -> None:
-        ledger = self.ledger(dataset)
-        trailer = f"atdarchive-ledger-head: {ledger.head()}"
-        if snapshot_id:
-            trailer = f"atdarchive-snapshot: {snapshot_id}\n{trailer}"
-        text = f"{subject}\n\n{body.strip()}\n\n{trailer}" if body.strip() else \
-            f"{subject}\n\n{trailer}"
-        gitops.commit(self.root, [ledger.path, *[p for p in extra if p.exists()]], text)
-
-    def _update_derived(self, snapshot: Snapshot) -> None:
-        """Derived, rebuildable indexes (fingerprints, blame) — best kept warm at commit."""
-        from atdarchive.derived import update_after_commit
-
-        update_after_commit(self, snapshot)
+        return fetch(self, dataset, url, **options)
 
     def tag(self, ref: str, name: str, *, force: bool = False,
             archivist: str | None = None) -> Snapshot:
@@ -429,13 +154,13 @@ class Archive:
                     f"tag {name!r} already names {snapshot.dataset}@{current[:10]}; "
                     "use --force to move it (the move is recorded)"
                 )
-            self.ledger(snapshot.dataset).append({
+            event = {
                 "type": "tag", "name": name, "target": snapshot.id, "tagged_at": utc_now(),
-                "archivist": archivist or _default_archivist(self.root),
+                "archivist": archivist or self.default_archivist(),
                 **({"moved_from": current} if current else {}),
-            })
-            self._git_commit_ledger(snapshot.dataset, [],
-                                    f"{snapshot.dataset}: tag {name} -> {snapshot.short_id}")
+            }
+            self.record_events(snapshot.dataset, [event],
+                               f"{snapshot.dataset}: tag {name} -> {snapshot.short_id}")
         return snapshot
 
     def tags(self, dataset: str | None = None) -> list[dict[str, Any]]:
@@ -486,6 +211,105 @@ class Archive:
 
         return history(self, dataset, table=table, row=row, column=column, channel=channel)
 
+    def reindex(self, dataset: str | None = None) -> list[dict[str, Any]]:
+        """Rebuild the blame indexes (derived state) of DATASET or of every dataset."""
+        from atdarchive.blame import reindex
+
+        return reindex(self, dataset)
+
+    def audit(self, dataset: str, options: AuditOptions | None = None, *,
+              progress: Progress | None = None) -> AuditReport:
+        """Every finding of the forensic audit over DATASET's history."""
+        from atdarchive.audit import audit
+
+        return audit(self, dataset, options, progress=progress)
+
+    def findings(self, ref: str, options: AuditOptions | None = None) -> list[Finding]:
+        """The audit findings of one release against its history."""
+        from atdarchive.audit import findings_for_snapshot
+
+        return findings_for_snapshot(self, self.snapshot(ref), options)
+
+    # -- integrity ---------------------------------------------------------------
+    def verify(self, dataset: str | None = None, *, repair: bool = False, fast: bool = False,
+               progress: Progress | None = None) -> list[Problem]:
+        """Re-hash and re-derive everything; `repair` first cleans crash leftovers."""
+        from atdarchive.verify import verify
+
+        return verify(self, dataset, repair=repair, fast=fast, progress=progress)
+
+    def verify_remote(self, name: str) -> list[Problem]:
+        """Every snapshot's objects present (and protected) on remote NAME."""
+        from atdarchive.verify import verify_remote
+
+        return verify_remote(self, name)
+
+    def verify_lockfile(self, path: str | os.PathLike[str]) -> list[Problem]:
+        """A lockfile still resolves to the same snapshots and hashes."""
+        from atdarchive.verify import verify_lockfile
+
+        return verify_lockfile(self, Path(path))
+
+    # -- remotes -----------------------------------------------------------------
+    def remotes(self) -> list[Remote]:
+        from atdarchive.remotes import remotes
+
+        return remotes(self)
+
+    def add_remote(self, name: str, url: str, *, endpoint_url: str | None = None,
+                   default: bool = False) -> Remote:
+        from atdarchive.remotes import add_remote
+
+        return add_remote(self, name, url, endpoint_url=endpoint_url, default=default)
+
+    def lock_remote(self, name: str, days: int, mode: str = "compliance") -> Remote:
+        """Put pushed snapshot objects under S3 Object Lock retention from now on."""
+        from atdarchive.remotes import lock_remote
+
+        return lock_remote(self, name, days, mode)
+
+    def push(self, target: str | None = None, *, remote: str | None = None,
+             progress: Progress | None = None) -> TransferResult:
+        from atdarchive.remotes import push
+
+        return push(self, target, remote=remote, progress=progress)
+
+    def pull(self, target: str | None = None, *, remote: str | None = None,
+             progress: Progress | None = None) -> TransferResult:
+        from atdarchive.remotes import pull
+
+        return pull(self, target, remote=remote, progress=progress)
+
+    @classmethod
+    def clone(cls, git_url: str, directory: str | os.PathLike[str], *,
+              pulls: list[str] | tuple[str, ...] = (), remote: str | None = None,
+              progress: Progress | None = None) -> Archive:
+        """git clone a published archive, then pull the named snapshots' data."""
+        from atdarchive.remotes import clone
+
+        clone(git_url, directory, pulls=pulls, remote=remote, progress=progress)
+        return cls(directory)
+
+    # -- researchers ---------------------------------------------------------------
+    def pin(self, ref: str, lock: str | os.PathLike[str] = "atdarchive.lock") -> dict[str, Any]:
+        """Pin DATASET@REF in a lockfile (ids and hashes) for `atdarchive.load`."""
+        from atdarchive.pinning import pin
+
+        return pin(self, ref, lock)
+
+    def load_pinned(self, dataset: str, lock: str | os.PathLike[str] = "atdarchive.lock"
+                    ) -> Snapshot:
+        """The pinned snapshot, every file re-hashed; loud on a mismatch."""
+        from atdarchive.pinning import load_pinned
+
+        return load_pinned(self, dataset, lock)
+
+    def cite(self, ref: str, format: str = "text") -> str:
+        """A citation of DATASET@REF: text, bibtex or csl-json."""
+        from atdarchive.citation import cite
+
+        return cite(self, ref, format)
+
     def export(self, ref: str, out: str | os.PathLike[str], *, table: str | None = None,
                original: bool = False) -> Path:
         """Write one table as .csv/.parquet, or the original file byte for byte."""
@@ -509,13 +333,6 @@ class Archive:
         return target
 
 
-def _find_root(start: Path) -> Path | None:
-    for candidate in (start, *start.parents):
-        if (candidate / ".dvc").is_dir() and (candidate / "datasets").is_dir():
-            return candidate
-    return None
-
-
 def _configure_dvc(root: Path) -> None:
     """No analytics (offline, private); hardlinks keep one copy and leave files read-only."""
     config = root / ".dvc" / "config"
@@ -523,28 +340,3 @@ def _configure_dvc(root: Path) -> None:
     text += "[core]\n    analytics = false\n    autostage = false\n"
     text += "[cache]\n    type = \"reflink,hardlink,copy\"\n"
     config.write_text(text)
-
-
-def _default_archivist(root: Path) -> str:
-    name = gitops.git(root, "config", "user.name", check=False).stdout.strip()
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _safe_suffix(path: Path) -> str:
-    suffix = path.suffix.lower().lstrip(".")
-    return suffix if suffix.isalnum() and 0 < len(suffix) <= 8 else "bin"
-
-
-def _parent_for(history: History, channel: str, published: str) -> Any:
-    """The release a new one follows: the last in its channel published no later than it."""
-    from atdarchive.util import published_sort_key
-
-    key = published_sort_key(published)
-    before = [e for e in history.channel(channel) if published_sort_key(e.published) <= key]
-    return before[-1] if before else None
-

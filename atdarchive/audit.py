@@ -76,11 +76,12 @@ import pyarrow.compute as pc
 from atdarchive.derived import save_flags
 from atdarchive.errors import AtdError
 from atdarchive.history import Entry, History
+from atdarchive.progress import Progress
 from atdarchive.snapshot import Snapshot
 from atdarchive.util import published_day
 
 if TYPE_CHECKING:
-    from atdarchive.archive import Archive
+    from atdarchive.context import ArchiveContext
 
 __all__ = [
     "KINDS",
@@ -284,11 +285,11 @@ def latest_stated(record: dict[str, Any], slack_days: int = 45) -> dict[str, Any
 class _Auditor:
     """Caches shared by the findings of one audit (or one `findings_for_snapshot`)."""
 
-    def __init__(self, archive: Archive, history: History, options: AuditOptions) -> None:
+    def __init__(self, archive: ArchiveContext, history: History, options: AuditOptions) -> None:
         self.archive = archive
         self.history = history
         self.options = options
-        self.base = archive.store.state / "derived" / "audit"
+        self.base = archive.layout.audit
         from atdarchive.derived import fingerprint_dir
 
         # the diff engine's per-row fingerprints, kept warm at commit time
@@ -1140,7 +1141,7 @@ def _sort(findings: list[Finding], history: History) -> list[Finding]:
 # ---------------------------------------------------------------- public API
 
 
-def findings_for_snapshot(archive: Archive, snapshot: Snapshot,
+def findings_for_snapshot(archive: ArchiveContext, snapshot: Snapshot,
                           options: AuditOptions | None = None) -> list[Finding]:
     """Findings about one release against its history — cheap enough for `commit`/`log`.
 
@@ -1166,11 +1167,11 @@ def flag_summary(findings: list[Finding]) -> dict[str, Any]:
     return {"kinds": counts, "severity": worst}
 
 
-def audit(archive: Archive, dataset: str, options: AuditOptions | None = None,
-          progress: Any = None) -> AuditReport:
+def audit(archive: ArchiveContext, dataset: str, options: AuditOptions | None = None,
+          progress: Progress | None = None) -> AuditReport:
     """Audit every release of DATASET (publication order, per channel); see module doc.
 
-    `progress`, when given, is called as `progress(done, total)` after each release.
+    `progress`, when given, is called as `progress(dataset, done, total)` after each release.
     """
     options = options or AuditOptions()
     history = archive.history(dataset)
@@ -1196,7 +1197,7 @@ def audit(archive: Archive, dataset: str, options: AuditOptions | None = None,
     for done, entry in enumerate(sorted(entries, key=Entry.order_key), start=1):
         found, pair = _release_findings(aud, entry, vanished=vanished)
         if progress is not None:
-            progress(done, len(entries))
+            progress(dataset, done, len(entries))
         if since and published_day(entry.published) < since:
             continue
         findings += found

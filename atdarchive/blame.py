@@ -69,7 +69,7 @@ from atdarchive.keys import _flat, encode_columns, infer_key, is_unique_nonnull
 from atdarchive.snapshot import Snapshot
 
 if TYPE_CHECKING:
-    from atdarchive.archive import Archive
+    from atdarchive.context import ArchiveContext
 
 __all__ = ["blame", "history", "reindex", "update_index", "BLAME_FIELDS", "FORMAT_NOTE"]
 
@@ -326,7 +326,7 @@ def _read_state(path: Path) -> _State:
 class _Index:
     """The blame index of one (dataset, channel, table, mode)."""
 
-    def __init__(self, archive: Archive, dataset: str, channel: str, table: str,
+    def __init__(self, archive: ArchiveContext, dataset: str, channel: str, table: str,
                  strict: bool) -> None:
         self.archive = archive
         self.dataset, self.channel, self.table, self.strict = dataset, channel, table, strict
@@ -465,8 +465,8 @@ class _Index:
         return self._tables[entry.id]
 
 
-def _base(archive: Archive) -> Path:
-    return archive.store.state / "derived" / "blame"
+def _base(archive: ArchiveContext) -> Path:
+    return archive.layout.blame
 
 
 def _latest_with(series: Sequence[Entry], table: str) -> Entry | None:
@@ -479,7 +479,7 @@ def _latest_with(series: Sequence[Entry], table: str) -> Entry | None:
 # ---------------------------------------------------------------- blame
 
 
-def _target(archive: Archive, ref: str, as_of: str | None) -> tuple[str, list[Entry], int]:
+def _target(archive: ArchiveContext, ref: str, as_of: str | None) -> tuple[str, list[Entry], int]:
     dataset, name = split_ref(ref)
     hist = archive.history(dataset)
     entry = hist.resolve(name)
@@ -491,7 +491,7 @@ def _target(archive: Archive, ref: str, as_of: str | None) -> tuple[str, list[En
     return dataset, series, pos
 
 
-def blame(archive: Archive, ref: str, *, table: str | None = None,
+def blame(archive: ArchiveContext, ref: str, *, table: str | None = None,
           rows: dict[str, str] | None = None, columns: list[str] | None = None,
           as_of: str | None = None, strict: bool = False) -> pa.Table:
     """One row per cell of the snapshot's table, with the release that gave it its value.
@@ -637,7 +637,7 @@ def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
 # ---------------------------------------------------------------- maintenance
 
 
-def update_index(archive: Archive, snapshot: Snapshot) -> list[str]:
+def update_index(archive: ArchiveContext, snapshot: Snapshot) -> list[str]:
     """Bring the blame indexes of the snapshot's channel up to date after a commit.
 
     Called by `derived.update_after_commit` inside the write lock. One pairwise
@@ -664,7 +664,7 @@ def update_index(archive: Archive, snapshot: Snapshot) -> list[str]:
     return done
 
 
-def reindex(archive: Archive, dataset: str | None = None) -> list[dict[str, Any]]:
+def reindex(archive: ArchiveContext, dataset: str | None = None) -> list[dict[str, Any]]:
     """Throw away and rebuild the blame indexes (every channel and table) of one or all
     datasets. Returns one dict per index built: dataset, channel, table, releases, rows."""
     built = []
@@ -688,7 +688,7 @@ def reindex(archive: Archive, dataset: str | None = None) -> list[dict[str, Any]
 HISTORY_STATUSES = ("first", "changed", "unchanged", "republished", "absent", "reappeared")
 
 
-def history(archive: Archive, dataset: str, *, table: str, row: dict[str, str],
+def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str, str],
             column: str | None = None, channel: str = "public",
             strict: bool = False) -> pa.Table:
     """A row (or one cell) in every release of the channel, oldest first.
@@ -768,7 +768,7 @@ def _texts(values: dict[str, pa.Array]) -> dict[str, str | None]:
     return {c: _text1(v) for c, v in values.items()}
 
 
-def _find_row(archive: Archive, entry: Entry, table: str, row: dict[str, str],
+def _find_row(archive: ArchiveContext, entry: Entry, table: str, row: dict[str, str],
               key: list[str] | None, target: str | None,
               spec: str) -> tuple[pa.Table, int, dict[str, str]] | None:
     """(table, row index, source cells) of the row in one release, or None when absent."""

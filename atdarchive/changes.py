@@ -14,7 +14,7 @@ from atdarchive.errors import AtdError
 from atdarchive.util import atomic_write
 
 if TYPE_CHECKING:
-    from atdarchive.archive import Archive
+    from atdarchive.context import ArchiveContext
     from atdarchive.snapshot import Snapshot
 
 COUNTS = ("rows_added", "rows_removed", "rows_changed", "cells_changed", "schema_changes")
@@ -57,7 +57,7 @@ def summarize(parent: Snapshot | None, snapshot: Snapshot | None,
     return summary
 
 
-def summary_against(archive: Archive, record: dict[str, Any],
+def summary_against(archive: ArchiveContext, record: dict[str, Any],
                     parent_id: str | None) -> dict[str, Any]:
     """The summary against the *current* parent: the record's own unless a backfill
     changed the parent, then computed once and cached (derived, rebuildable)."""
@@ -66,7 +66,7 @@ def summary_against(archive: Archive, record: dict[str, Any],
         return stored
     if parent_id is None:
         return {"against": None}
-    cache = archive.store.state / "derived" / "summaries" / f"{parent_id}-{record['id']}.json"
+    cache = archive.layout.summaries / f"{parent_id}-{record['id']}.json"
     try:
         return json.loads(cache.read_text())
     except (FileNotFoundError, ValueError):

@@ -16,13 +16,13 @@ from atdarchive.errors import AtdError
 from atdarchive.util import published_day
 
 if TYPE_CHECKING:
-    from atdarchive.archive import Archive
+    from atdarchive.context import ArchiveContext
 
 FORMATS = ("text", "bibtex", "csl-json")
 MAX_LISTED_TABLES = 3  # more table fingerprints than this would drown a reference list
 
 
-def citation_data(archive: Archive, ref: str) -> dict[str, Any]:
+def citation_data(archive: ArchiveContext, ref: str) -> dict[str, Any]:
     """Everything a citation of DATASET@REF says, as plain data."""
     from atdarchive.pinning import archive_location
 
@@ -52,7 +52,7 @@ def citation_data(archive: Archive, ref: str) -> dict[str, Any]:
     }
 
 
-def cite(archive: Archive, ref: str, format: str = "text") -> str:
+def cite(archive: ArchiveContext, ref: str, format: str = "text") -> str:
     """The citation of DATASET@REF in one of FORMATS."""
     data = citation_data(archive, ref)
     if format == "text":

@@ -16,13 +16,12 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from atdarchive.commit import CommitResult, commit
+from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
 from atdarchive.util import utc_now
-
-if TYPE_CHECKING:
-    from atdarchive.archive import Archive, CommitResult
 
 MAX_BYTES = 2 << 30  # refuse downloads over 2 GiB: no agency spreadsheet is that large
 CHUNK = 1 << 20
@@ -72,7 +71,7 @@ def download(url: str, directory: Path, timeout: float = 60.0) -> tuple[Path, di
     return target, {k: v for k, v in evidence.items() if v is not None}
 
 
-def fetch(archive: Archive, dataset: str, url: str, *, published: str | None = None,
+def fetch(archive: ArchiveContext, dataset: str, url: str, *, published: str | None = None,
           period: str | None = None, channel: str = "public", archivist: str | None = None,
           message: str = "", timeout: float = 60.0) -> FetchResult:
     """Download and archive `url` unless its bytes are already a snapshot of `dataset`."""
@@ -84,22 +83,22 @@ def fetch(archive: Archive, dataset: str, url: str, *, published: str | None = N
         if same:
             _record_check(archive, dataset, evidence, same[-1].id)
             return FetchResult(url, evidence, unchanged_id=same[-1].id)
-        result = archive.commit(
-            dataset, path, published=published or _published_from(evidence), period=period,
+        result = commit(
+            archive, dataset, path, published=published or _published_from(evidence),
+            period=period,
             source_url=evidence["final_url"], retrieved_at=evidence["fetched_at"],
             channel=channel, archivist=archivist, message=message, evidence=evidence,
         )
         return FetchResult(url, evidence, commit=result)
 
 
-def _record_check(archive: Archive, dataset: str, evidence: dict[str, Any],
+def _record_check(archive: ArchiveContext, dataset: str, evidence: dict[str, Any],
                   snapshot_id: str) -> None:
     with archive.write_lock():
-        archive.ledger(dataset).append(
-            {"type": "check", "snapshot": snapshot_id, "unchanged": True, "fetch": evidence})
-        archive._git_commit_ledger(
-            dataset, [], f"{dataset}: re-checked {evidence['final_url']}, unchanged "
-            f"(= {snapshot_id[:10]})")
+        archive.record_events(
+            dataset, [{"type": "check", "snapshot": snapshot_id, "unchanged": True,
+                       "fetch": evidence}],
+            f"{dataset}: re-checked {evidence['final_url']}, unchanged (= {snapshot_id[:10]})")
 
 
 def _published_from(evidence: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from atdarchive.snapshot import Snapshot
 from atdarchive.util import atomic_write, canonical_json, sha256_bytes, sha256_file, utc_now
 
 if TYPE_CHECKING:
-    from atdarchive.archive import Archive
+    from atdarchive.context import ArchiveContext
 
 DEFAULT_LOCK = "atdarchive.lock"
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -30,7 +30,7 @@ LOCK_VERSION = 1
 
 
 # -- where the archive is ------------------------------------------------------
-def archive_location(archive: Archive) -> str:
+def archive_location(archive: ArchiveContext) -> str:
     """The archive's git remote URL (what others can clone), else its path."""
     remotes = gitops.git(archive.root, "remote", check=False).stdout.split()
     for name in ("origin", *remotes):
@@ -41,7 +41,7 @@ def archive_location(archive: Archive) -> str:
     return str(archive.root)
 
 
-def _data_remote(archive: Archive) -> tuple[str | None, str | None]:
+def _data_remote(archive: ArchiveContext) -> tuple[str | None, str | None]:
     from atdarchive.remotes import get_remote
 
     try:
@@ -67,7 +67,7 @@ def read_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def _pin_entry(archive: Archive, snapshot: Snapshot) -> dict[str, Any]:
+def _pin_entry(archive: ArchiveContext, snapshot: Snapshot) -> dict[str, Any]:
     record = snapshot.record
     files: dict[str, str] = {}
     for rel, info in sorted(record["files"].items()):
@@ -100,7 +100,7 @@ def _pin_entry(archive: Archive, snapshot: Snapshot) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if v is not None}
 
 
-def pin(archive: Archive, ref: str, lock: str | os.PathLike[str] = DEFAULT_LOCK
+def pin(archive: ArchiveContext, ref: str, lock: str | os.PathLike[str] = DEFAULT_LOCK
         ) -> dict[str, Any]:
     """Pin DATASET@REF in the lockfile (one pin per dataset; other pins kept). Returns the pin."""
     snapshot = archive.snapshot(ref)
@@ -154,19 +154,19 @@ def _toml_scalar(value: Any) -> str:
 
 # -- loading and checking --------------------------------------------------------
 def _open_archive(lock_path: Path, pin_entry: dict[str, Any],
-                  archive: Archive | str | os.PathLike[str] | None) -> Archive:
-    from atdarchive.archive import Archive
+                  archive: ArchiveContext | str | os.PathLike[str] | None) -> ArchiveContext:
+    from atdarchive.context import ArchiveContext
 
-    if isinstance(archive, Archive):
+    if isinstance(archive, ArchiveContext):
         return archive
     if archive is not None:
-        return Archive(archive)
+        return ArchiveContext(archive)
     recorded = pin_entry.get("archive_path")
     if recorded and (Path(recorded) / ".dvc").is_dir():
-        return Archive(recorded)
+        return ArchiveContext(recorded)
     for start in (lock_path.resolve().parent, Path.cwd()):
         try:
-            return Archive(start)
+            return ArchiveContext(start)
         except AtdError:
             continue
     raise AtdError(f"{lock_path}: cannot find the archive (pinned at {recorded}); pass "
@@ -183,7 +183,7 @@ def _pin_for(data: dict[str, Any], dataset: str, lock_path: Path) -> dict[str, A
     return entry
 
 
-def _check_pin(archive: Archive, dataset: str, entry: dict[str, Any]
+def _check_pin(archive: ArchiveContext, dataset: str, entry: dict[str, Any]
                ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The pinned record, and every problem of the pin (record, files, hashes)."""
     problems: list[dict[str, Any]] = []
@@ -235,7 +235,7 @@ def _check_pin(archive: Archive, dataset: str, entry: dict[str, Any]
     return record, problems
 
 
-def load_pinned(archive: Archive, dataset: str, lock: str | os.PathLike[str] = DEFAULT_LOCK
+def load_pinned(archive: ArchiveContext, dataset: str, lock: str | os.PathLike[str] = DEFAULT_LOCK
                 ) -> Snapshot:
     """The pinned snapshot of DATASET from ARCHIVE, every file re-hashed; loud on mismatch."""
     lock_path = Path(lock)
@@ -252,7 +252,7 @@ def load_pinned(archive: Archive, dataset: str, lock: str | os.PathLike[str] = D
 
 
 def load(dataset: str, lock: str | os.PathLike[str] = DEFAULT_LOCK,
-         archive: Archive | str | os.PathLike[str] | None = None) -> Snapshot:
+         archive: ArchiveContext | str | os.PathLike[str] | None = None) -> Snapshot:
     """`atdarchive.load("ice-detention-stats", lock="atdarchive.lock")` — exactly the pinned bytes.
 
     The archive is `archive` if given, else the one recorded in the pin, else
@@ -266,7 +266,8 @@ def load(dataset: str, lock: str | os.PathLike[str] = DEFAULT_LOCK,
     return load_pinned(_open_archive(lock_path, entry, archive), dataset, lock_path)
 
 
-def verify_lockfile(archive: Archive, lock_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def verify_lockfile(archive: ArchiveContext, lock_path: str | os.PathLike[str]
+                    ) -> list[dict[str, Any]]:
     """Every problem of every pin: {"dataset", "snapshot", "file", "problem"}."""
     path = Path(lock_path)
     data = read_lock(path)

@@ -33,34 +33,34 @@ from atdarchive.locking import pid_alive
 from atdarchive.util import atomic_write, sha256_bytes
 
 if TYPE_CHECKING:
-    from atdarchive.archive import Archive
+    from atdarchive.store import SnapshotStore
 
 GIT_LOCK_WAIT = 15.0  # seconds a live git command may keep its lock before we give up
 STALE_LOCK_AGE = 10.0  # without /proc, a git lock this old with no git running is stale
 
 
-def recover(archive: Archive) -> list[str]:
+def recover(store: SnapshotStore) -> list[str]:
     """Run under the write lock; returns notices of what was repaired."""
-    notices = clear_git_locks(archive.root)
-    notices += repair_dvc_state(archive.root)
-    staging = archive.store.staging
+    notices = clear_git_locks(store.root)
+    notices += repair_dvc_state(store.root)
+    staging = store.staging
     if staging.exists() and any(staging.iterdir()):
         shutil.rmtree(staging)
         notices.append("removed leftover staging from an interrupted commit")
-    for dataset in archive.dataset_names():
-        notices += _recover_dataset(archive, dataset)
+    for dataset in store.dataset_names():
+        notices += _recover_dataset(store, dataset)
     return notices
 
 
-def _recover_dataset(archive: Archive, dataset: str) -> list[str]:
+def _recover_dataset(store: SnapshotStore, dataset: str) -> list[str]:
     notices = []
-    ledger = archive.ledger(dataset)
+    ledger = store.ledger(dataset)
     if _drop_torn_tail(ledger.path):
         notices.append(f"{dataset}: dropped a torn ledger line left by an interrupted append")
     ids = {e["record"]["id"] for e in ledger.events() if e.get("type") == "snapshot"}
-    snapshots = archive.store.snapshots_dir(dataset)
-    rel_snapshots = snapshots.relative_to(archive.root).as_posix()
-    tracked = gitops.git(archive.root, "ls-tree", "-r", "--name-only", "HEAD", "--",
+    snapshots = store.snapshots_dir(dataset)
+    rel_snapshots = snapshots.relative_to(store.root).as_posix()
+    tracked = gitops.git(store.root, "ls-tree", "-r", "--name-only", "HEAD", "--",
                          rel_snapshots, check=False).stdout.splitlines()
     in_git = {Path(p).name.removesuffix(".dvc") for p in tracked if p.endswith(".dvc")}
     keep = ids | in_git  # a committed pointer without a ledger line is verify's to report
@@ -71,9 +71,9 @@ def _recover_dataset(archive: Archive, dataset: str) -> list[str]:
         kept = [line for line in lines
                 if not line.strip().startswith("/") or line.strip()[1:] in keep]
         if kept != lines:
-            rel_gitignore = gitignore.relative_to(archive.root).as_posix()
+            rel_gitignore = gitignore.relative_to(store.root).as_posix()
             if not "".join(kept).strip() and gitops.show_file(
-                    archive.root, "HEAD", rel_gitignore) is None:
+                    store.root, "HEAD", rel_gitignore) is None:
                 gitignore.unlink()  # DVC created it for the rolled-back snapshot alone
             else:
                 atomic_write(gitignore, "".join(kept).encode())
@@ -89,17 +89,17 @@ def _recover_dataset(archive: Archive, dataset: str) -> list[str]:
                 path.unlink()
             rolled.add(snapshot_id)
     notices += [f"{dataset}: rolled back unfinished snapshot {i[:10]}" for i in sorted(rolled)]
-    rel = ledger.path.relative_to(archive.root).as_posix()
-    committed = gitops.show_file(archive.root, "HEAD", rel) or b""
+    rel = ledger.path.relative_to(store.root).as_posix()
+    committed = gitops.show_file(store.root, "HEAD", rel) or b""
     current = ledger.path.read_bytes() if ledger.path.exists() else b""
     if current != committed and current.startswith(committed):
         done = [json.loads(line)["record"]["id"] for line in current[len(committed):].splitlines()
                 if line and json.loads(line).get("type") == "snapshot"]
-        paths = [ledger.path, gitignore, *(archive.store.pointer(dataset, i) for i in ids)]
+        paths = [ledger.path, gitignore, *(store.pointer(dataset, i) for i in ids)]
         lines = [line for line in current.split(b"\n") if line]
         trailers = "".join(f"atdarchive-snapshot: {i}\n" for i in done)
         trailers += f"atdarchive-ledger-head: {sha256_bytes(lines[-1]) if lines else GENESIS}"
-        gitops.commit(archive.root, [p for p in paths if p.exists()],
+        gitops.commit(store.root, [p for p in paths if p.exists()],
                       f"{dataset}: complete interrupted commit\n\n{trailers}")
         notices.append(f"{dataset}: committed to git what an interrupted commit had recorded")
     return notices

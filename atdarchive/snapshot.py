@@ -68,7 +68,8 @@ class Snapshot:
                 f"{self.ref}: no table {name!r} (tables: {', '.join(self.table_names)})"
             ) from None
 
-    def _file(self, relpath: str) -> Path:
+    def file_path(self, relpath: str) -> Path:
+        """The verified copy of one file of the snapshot (by its path in the record)."""
         if self._directory is not None:
             return self._directory / relpath
         info = self.record["files"][relpath]
@@ -76,7 +77,7 @@ class Snapshot:
 
     def table_path(self, name: str) -> Path:
         """The verified Parquet file of one table."""
-        return self._file(self.table_meta(name)["file"])
+        return self.file_path(self.table_meta(name)["file"])
 
     def table(self, name: str | None = None, columns: list[str] | None = None) -> pa.Table:
         """One table as Arrow; `name` may be omitted when the snapshot has one table."""
@@ -102,7 +103,7 @@ class Snapshot:
         relpath = self.table_meta(name).get("rows_file")
         if relpath is None:
             return None
-        return read_table(self._file(relpath)).column(0).combine_chunks()
+        return read_table(self.file_path(relpath)).column(0).combine_chunks()
 
     def cells(self) -> pa.Table | None:
         """The lossless layer: every non-empty cell of every sheet (XLSX only)."""
@@ -110,11 +111,11 @@ class Snapshot:
 
         if "cells.parquet" not in self.record["files"]:
             return None
-        return read_table(self._file("cells.parquet"))
+        return read_table(self.file_path("cells.parquet"))
 
     @property
     def original_path(self) -> Path:
-        return self._file(self.record["original"]["file"])
+        return self.file_path(self.record["original"]["file"])
 
     def to_pandas(self, name: str | None = None) -> Any:
         """The table as a pandas DataFrame (needs pandas installed)."""

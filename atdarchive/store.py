@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from atdarchive.errors import IntegrityError
-from atdarchive.util import sha256_file
+from atdarchive.ledger import Ledger
+from atdarchive.util import atomic_write, check_name, sha256_file
 
 STATE_DIR = ".atdarchive"
 DVC_MD5_RE = re.compile(r"md5:\s*([0-9a-f]{32})\.dir")
@@ -99,16 +100,27 @@ def quiet_dvc() -> Iterator[None]:
 class SnapshotStore:
     """Paths and file access for the snapshots of one archive."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, stamps: Path | None = None) -> None:
         self.root = root
         self.state = root / STATE_DIR
         self.staging = self.state / "staging"
+        self._stamp_path = stamps or self.state / "verified.json"
         self._stamps: dict[str, list[Any]] | None = None
         self._stamps_dirty = False
 
     # -- layout ----------------------------------------------------------
+    def dataset_names(self) -> list[str]:
+        """Datasets are directories of `datasets/` holding a `dataset.toml`."""
+        return sorted(p.parent.name for p in (self.root / "datasets").glob("*/dataset.toml"))
+
+    def dataset_dir(self, dataset: str) -> Path:
+        return self.root / "datasets" / check_name("dataset", dataset)
+
+    def ledger(self, dataset: str) -> Ledger:
+        return Ledger(self.dataset_dir(dataset) / "ledger.jsonl")
+
     def snapshots_dir(self, dataset: str) -> Path:
-        return self.root / "datasets" / dataset / "snapshots"
+        return self.dataset_dir(dataset) / "snapshots"
 
     def snapshot_dir(self, dataset: str, snapshot_id: str) -> Path:
         return self.snapshots_dir(dataset) / snapshot_id
@@ -212,7 +224,11 @@ class SnapshotStore:
 
     # -- verified-hash stamps (a cache: deleting it only costs re-hashing) --
     def _stamp_file(self) -> Path:
-        return self.state / "verified.json"
+        return self._stamp_path
+
+    def forget_stamps(self) -> None:
+        """Drop the in-memory stamps (after the stamp file was deleted): re-hash from now on."""
+        self._stamps = {}
 
     def _load_stamps(self) -> dict[str, list[Any]]:
         if self._stamps is None:
@@ -242,7 +258,6 @@ class SnapshotStore:
         """Write the stamp cache once (at exit): it is a cache, so no fsync."""
         if not self._stamps_dirty or not self.state.exists():
             return
-        tmp = self._stamp_file().with_name(f".verified.json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self._stamps))
-        os.replace(tmp, self._stamp_file())
+        with contextlib.suppress(OSError):  # a read-only archive keeps no stamps
+            atomic_write(self._stamp_file(), json.dumps(self._stamps).encode(), durable=False)
         self._stamps_dirty = False

@@ -22,15 +22,14 @@ import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from atdarchive import gitops
+from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
 from atdarchive.ledger import GENESIS
+from atdarchive.progress import Progress
 from atdarchive.util import HASH_CHUNK, canonical_json, sha256_bytes
-
-if TYPE_CHECKING:
-    from atdarchive.archive import Archive
 
 ERROR = "error"
 NOTE = "note"
@@ -59,10 +58,9 @@ class Problem:
         return f"{self.severity}: {where}: {self.problem}"
 
 
-Progress = Callable[[str, int, int], None]
 
 
-def verify(archive: Archive, dataset: str | None = None, *, repair: bool = False,
+def verify(archive: ArchiveContext, dataset: str | None = None, *, repair: bool = False,
            fast: bool = False, progress: Progress | None = None) -> list[Problem]:
     """Check DATASET (or every dataset); `repair` first cleans crash leftovers and derived state.
 
@@ -80,43 +78,35 @@ def verify(archive: Archive, dataset: str | None = None, *, repair: bool = False
     return problems
 
 
-def repair_archive(archive: Archive) -> list[str]:
+def repair_archive(archive: ArchiveContext) -> list[str]:
     """Recover interrupted commits and rebuild derived state; never touches a snapshot."""
-    from atdarchive.store import STATE_DIR
+    from atdarchive.derived import rebuild
 
     notices: list[str] = []
     with archive.write_lock():  # runs recovery: staging, unfinished snapshots, git, DVC locks
         notices += archive.notices
         archive.notices.clear()
-        state = archive.root / STATE_DIR
-        derived = state / "derived"
-        if derived.exists():
-            shutil.rmtree(derived)
+        layout = archive.layout
+        if layout.derived.exists():
+            shutil.rmtree(layout.derived)
             notices.append("deleted derived indexes (.atdarchive/derived/)")
-        stamps = state / "verified.json"
-        if stamps.exists():
-            stamps.unlink()
+        if layout.stamps.exists():
+            layout.stamps.unlink()
             notices.append("deleted the verified-hash stamp cache (.atdarchive/verified.json)")
-        archive.store._stamps = {}  # forget in-memory stamps too (the store caches them)
-        try:
-            from atdarchive import derived as derived_module
-        except ImportError:  # pragma: no cover - derived.py ships with the core
-            derived_module = None  # type: ignore[assignment]
-        rebuild = getattr(derived_module, "rebuild", None)
-        if rebuild is not None:
-            rebuild(archive)
-            notices.append("rebuilt derived indexes")
+        archive.store.forget_stamps()  # the store caches them in memory too
+        rebuild(archive)
+        notices.append("rebuilt derived indexes")
     return notices
 
 
-def verify_remote(archive: Archive, name: str) -> list[Problem]:
+def verify_remote(archive: ArchiveContext, name: str) -> list[Problem]:
     """Objects of every snapshot present (and protected) on remote NAME (remotes module)."""
     from atdarchive.remotes import verify_remote as check
 
     return _adopt(lambda: check(archive, name), f"remote {name}")
 
 
-def verify_lockfile(archive: Archive, path: str | Path) -> list[Problem]:
+def verify_lockfile(archive: ArchiveContext, path: str | Path) -> list[Problem]:
     """A researcher's lockfile still resolves to the same snapshots and hashes (pinning)."""
     from atdarchive.pinning import verify_lockfile as check
 
@@ -148,7 +138,7 @@ def _adopt(call: Callable[[], Any], label: str) -> list[Problem]:
 
 # --------------------------------------------------------------------------- archive level
 
-def _archive_leftovers(archive: Archive) -> list[Problem]:
+def _archive_leftovers(archive: ArchiveContext) -> list[Problem]:
     from atdarchive.recovery import dvc_lock_problems, git_lock_files
 
     out = []
@@ -187,7 +177,7 @@ def _split_torn(data: bytes) -> tuple[bytes, bytes]:
 
 
 class _Verifier:
-    def __init__(self, archive: Archive, dataset: str, *, fast: bool,
+    def __init__(self, archive: ArchiveContext, dataset: str, *, fast: bool,
                  progress: Progress | None) -> None:
         self.archive = archive
         self.store = archive.store
@@ -416,7 +406,7 @@ class _Verifier:
             rows_file = meta.get("rows_file")
             if rows_file and table.source_rows is not None:
                 try:
-                    rows = read_table(snapshot._file(rows_file)).column(0).to_pylist()
+                    rows = read_table(snapshot.file_path(rows_file)).column(0).to_pylist()
                 except AtdError as exc:
                     self.add(str(exc), snapshot.id, rows_file)
                     continue
@@ -425,7 +415,7 @@ class _Verifier:
                              rows_file)
         if "cells.parquet" in (record.get("files") or {}) and publication.cells is not None:
             try:
-                cells = read_table(snapshot._file("cells.parquet"))
+                cells = read_table(snapshot.file_path("cells.parquet"))
             except AtdError as exc:
                 self.add(str(exc), snapshot.id, "cells.parquet")
                 return

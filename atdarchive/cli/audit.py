@@ -92,7 +92,7 @@ def _progress():
     if not sys.stderr.isatty():
         return None
 
-    def show(done: int, total: int) -> None:
+    def show(_label: str, done: int, total: int) -> None:
         if total >= 20:
             end = "\n" if done == total else "\r"
             print(f"auditing releases {done}/{total}", end=end, file=sys.stderr, flush=True)

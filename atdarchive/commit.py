@@ -1,0 +1,253 @@
+"""The write pipeline: one publication in, one immutable snapshot out.
+
+stage (original + tables in `.atdarchive/staging/`) → record and change
+summary → publish (one rename) → track (DVC) → ledger line (the commit point)
+→ git commit → derived indexes and audit flags. Before the ledger line
+nothing is visible; after it, failures only leave notes (DESIGN.md §11).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atdarchive.context import ArchiveContext
+from atdarchive.dataset import DatasetConfig
+from atdarchive.errors import AtdError, IngestError
+from atdarchive.history import History
+from atdarchive.snapshot import Snapshot
+from atdarchive.util import (
+    canonical_json,
+    check_name,
+    fsync_dir,
+    parse_published,
+    published_sort_key,
+    sha256_bytes,
+    sha256_file,
+    utc_now,
+)
+
+RECORD_VERSION = 1
+
+
+@dataclass
+class CommitResult:
+    """What `commit` did: the new snapshot, its parent, and how it differs from it."""
+
+    snapshot: Snapshot
+    parent: Snapshot | None
+    summary: dict[str, Any]
+    identical_to: list[dict[str, str]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    findings: list[Any] = field(default_factory=list)  # audit.Finding of this release
+
+
+def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
+           published: str | None = None, period: str | None = None,
+           source_url: str | None = None, retrieved_at: str | None = None,
+           channel: str = "public", archivist: str | None = None, message: str = "",
+           format: str | None = None, delimiter: str | None = None,
+           encoding: str | None = None, evidence: dict[str, Any] | None = None,
+           ) -> CommitResult:
+    """Ingest FILE as a new immutable snapshot of DATASET (one ledger line, one git commit)."""
+    from atdarchive.ingest import read_publication
+
+    config = ctx.dataset(dataset)
+    check_name("channel", channel)
+    path = Path(file)
+    retrieved = parse_published(retrieved_at, "--retrieved-at") if retrieved_at else utc_now()
+    published = (parse_published(published) if published
+                 else parse_published(retrieved[:10]))
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path.name}: file is empty")
+    original_sha = sha256_file(path)
+    archivist = archivist or ctx.default_archivist()
+
+    with ctx.write_lock():
+        history = ctx.history(dataset)
+        identical = history.find_identical(original_sha)
+        for entry in identical:
+            if entry.published == published and entry.channel == channel:
+                raise AtdError(
+                    f"{path.name}: already archived as {dataset}@{entry.short} "
+                    f"(same bytes, published {entry.published}, channel {channel})"
+                )
+        publication = read_publication(path, format=format, delimiter=delimiter,
+                                       encoding=encoding, spec=config.extract or None)
+        staged = ctx.store.new_staging_dir(dataset)
+        try:
+            record = stage(staged, config, path, original_sha, publication)
+            parent_entry = parent_for(history, channel, published)
+            record.update({
+                "dataset": dataset, "channel": channel, "published": published,
+                "period": period, "retrieved_at": retrieved,
+                "source_url": source_url or config.source_url or None,
+                "archivist": archivist, "message": message, "committed_at": utc_now(),
+                "parent": parent_entry.id if parent_entry else None,
+                "version": RECORD_VERSION,
+                # how the original was read, so `verify` re-derives the tables exactly
+                "read_options": {k: v for k, v in (("format", format),
+                                                   ("delimiter", delimiter),
+                                                   ("encoding", encoding)) if v} or None,
+            })
+            if evidence:
+                record["fetch"] = evidence
+            if identical:
+                record["identical_to"] = [
+                    {"id": e.id, "published": e.published, "channel": e.channel}
+                    for e in identical
+                ]
+            record = {k: v for k, v in record.items() if v is not None or k == "parent"}
+            record["summary"] = _summary(ctx, staged, record, parent_entry)
+            record["id"] = sha256_bytes(canonical_json(record).encode())
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        publish(ctx, staged, record)
+        snapshot = ctx.snapshot_of(record)
+        _update_derived(ctx, snapshot)
+    parent = ctx.snapshot_of(parent_entry.record) if parent_entry else None
+    return CommitResult(snapshot, parent, record["summary"],
+                        record.get("identical_to", []), list(ctx.notices),
+                        _flag_new_release(ctx, snapshot))
+
+
+def stage(staged: Path, config: DatasetConfig, path: Path, original_sha: str,
+          publication: Any) -> dict[str, Any]:
+    """Write original + tables into the staging directory; return the record's data part."""
+    import pyarrow as pa
+
+    from atdarchive.parquetio import write_table
+    from atdarchive.store import table_fingerprint
+
+    files: dict[str, dict[str, Any]] = {}
+
+    def add_file(relpath: str) -> None:
+        file = staged / relpath
+        with open(file, "rb+") as fh:  # durable before the commit point, not just written
+            os.fsync(fh.fileno())
+        files[relpath] = {"sha256": sha256_file(file), "size": file.stat().st_size}
+
+    original_rel = f"original.{_safe_suffix(path)}"
+    shutil.copyfile(path, staged / original_rel)
+    if sha256_file(staged / original_rel) != original_sha:
+        raise IngestError(f"{path.name}: file changed while it was being archived")
+    add_file(original_rel)
+    (staged / "tables").mkdir()
+    tables: dict[str, dict[str, Any]] = {}
+    for table in publication.tables:
+        name = check_name("table", table.name)
+        if name in tables:
+            raise IngestError(f"{path.name}: two tables named {name!r}")
+        rel = f"tables/{name}.parquet"
+        write_table(table.data, staged / rel)
+        add_file(rel)
+        meta = table.meta()
+        meta.update({
+            "file": rel, "rows": table.data.num_rows, "columns": table.data.num_columns,
+            "schema": [{"name": f.name, "type": str(f.type)} for f in table.data.schema],
+            "fingerprint": table_fingerprint(table.data),
+        })
+        if name in config.keys:
+            meta["key"] = config.keys[name]
+            meta["key_source"] = "declared"
+        elif table.key:
+            meta["key_source"] = "spec"
+        if table.source_rows is not None:
+            rows_rel = f"tables/{name}.rows.parquet"
+            write_table(pa.table({"source_row": pa.array(table.source_rows, pa.int32())}),
+                        staged / rows_rel)
+            add_file(rows_rel)
+            meta["rows_file"] = rows_rel
+        tables[name] = meta
+    if publication.cells is not None:
+        write_table(publication.cells, staged / "cells.parquet")
+        add_file("cells.parquet")
+    return {
+        "original": {"name": path.name, "file": original_rel, "size": path.stat().st_size,
+                     "sha256": original_sha, "format": publication.format},
+        "tables": tables,
+        "files": files,
+        "stated_dates": [d.to_json() for d in publication.stated_dates],
+        "notes": list(publication.notes),
+        "reader": publication.reader,
+    }
+
+
+def publish(ctx: ArchiveContext, staged: Path, record: dict[str, Any]) -> None:
+    """Rename into place, hand to DVC, append the ledger line, commit to git."""
+    from atdarchive.recovery import recover
+
+    dataset, snapshot_id = record["dataset"], record["id"]
+    target = ctx.store.publish(staged, dataset, snapshot_id)
+    fsync_dir(target.parent)
+    try:
+        pointer = ctx.store.track(dataset, snapshot_id)
+    except BaseException:
+        recover(ctx.store)  # before the ledger line nothing exists: undo at once
+        raise
+    ctx.record_events(  # the ledger line is the commit point
+        dataset, [{"type": "snapshot", "record": record}],
+        f"{dataset}: snapshot {snapshot_id[:10]} published {record['published']} "
+        f"({record['channel']})",
+        body=record.get("message", ""), snapshot_id=snapshot_id,
+        paths=[pointer, pointer.parent / ".gitignore"])
+
+
+def parent_for(history: History, channel: str, published: str) -> Any:
+    """The release a new one follows: the last in its channel published no later than it."""
+    key = published_sort_key(published)
+    before = [e for e in history.channel(channel) if published_sort_key(e.published) <= key]
+    return before[-1] if before else None
+
+
+def _summary(ctx: ArchiveContext, staged: Path, record: dict[str, Any],
+             parent_entry: Any) -> dict[str, Any]:
+    from atdarchive.changes import summarize
+    from atdarchive.derived import warm_fingerprints
+
+    if parent_entry is None:
+        return summarize(None, None)
+    parent = ctx.snapshot_of(parent_entry.record)
+    staged_snapshot = Snapshot(ctx.store, record, directory=staged)
+    # fingerprints are keyed by file sha256: made now, they serve the published files too
+    warm_fingerprints(ctx, staged_snapshot)
+    warm_fingerprints(ctx, parent)
+    return summarize(parent, staged_snapshot, ctx.layout.fingerprints)
+
+
+def _update_derived(ctx: ArchiveContext, snapshot: Snapshot) -> None:
+    """Derived, rebuildable indexes (fingerprints, blame) — best kept warm at commit."""
+    from atdarchive.derived import update_after_commit
+
+    update_after_commit(ctx, snapshot)
+
+
+def _flag_new_release(ctx: ArchiveContext, snapshot: Snapshot) -> list[Any]:
+    """Flag a release the moment it arrives (recycled, period mismatch, revisions...)."""
+    from atdarchive.audit import findings_for_snapshot, flag_summary
+    from atdarchive.derived import save_flags
+
+    try:
+        findings = findings_for_snapshot(ctx, snapshot)
+        save_flags(ctx, snapshot.id, flag_summary(findings))
+        series = ctx.history(snapshot.dataset).channel(snapshot.channel)
+        position = [e.id for e in series].index(snapshot.id)
+        if position + 1 < len(series):  # a backfill: the next release has a new parent
+            successor = ctx.snapshot_of(series[position + 1].record)
+            save_flags(ctx, successor.id,
+                       flag_summary(findings_for_snapshot(ctx, successor)))
+    except OSError as exc:  # after the commit point: the release stands, flags come later
+        ctx.notices.append(f"audit flags not saved ({exc}); 'atdarchive audit' makes them")
+        return []
+    return findings
+
+
+def _safe_suffix(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    return suffix if suffix.isalnum() and 0 < len(suffix) <= 8 else "bin"

@@ -1,0 +1,230 @@
+"""The archive context: the one floor every service stands on.
+
+`ArchiveContext` owns what all services share — the root, the snapshot store,
+the layout of local state (`Layout`), the cached histories, the write lock,
+notices for the user, and the one way to record ledger events and commit them
+to git. `Archive` (the public façade) is an `ArchiveContext` with a method per
+feature; services take an `ArchiveContext` and never reach into each other.
+
+It is also where everything read from an archive is checked before it is used
+to touch the filesystem (DESIGN.md §15): names, paths inside the archive and
+`dataset.toml` go through `resolve`, `check_name` and `DatasetConfig.load`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atdarchive import gitops
+from atdarchive.dataset import DatasetConfig
+from atdarchive.errors import AtdError
+from atdarchive.history import History, split_ref
+from atdarchive.ledger import Ledger
+from atdarchive.locking import exclusive
+from atdarchive.store import STATE_DIR, SnapshotStore
+
+if TYPE_CHECKING:
+    from atdarchive.snapshot import Snapshot
+
+
+class Layout:
+    """Where local (never committed) state lives: one owner for every path under `.atdarchive/`.
+
+    Derived indexes are rebuildable caches. When the archive cannot be written
+    (a read-only mount of a published copy) they go to the user's cache
+    directory instead, so read commands still work.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state = root / STATE_DIR
+        self.staging = self.state / "staging"
+        self.lock = self.state / "lock"
+        self.stamps = self.state / "verified.json"
+        self._derived: Path | None = None
+
+    @property
+    def derived(self) -> Path:
+        if self._derived is None:
+            self._derived = self.state / "derived"
+            if not _writable(self.state if self.state.exists() else self.root):
+                digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+                base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                self._derived = base / "atdarchive" / digest / "derived"
+        return self._derived
+
+    @property
+    def local_derived(self) -> Path:
+        """The in-archive derived directory (what `verify --repair` deletes)."""
+        return self.state / "derived"
+
+    @property
+    def fingerprints(self) -> Path:
+        return self.derived / "fingerprints"
+
+    @property
+    def blame(self) -> Path:
+        return self.derived / "blame"
+
+    @property
+    def audit(self) -> Path:
+        return self.derived / "audit"
+
+    @property
+    def summaries(self) -> Path:
+        return self.derived / "summaries"
+
+    def flags(self, snapshot_id: str) -> Path:
+        return self.audit / "flags" / f"{snapshot_id}.json"
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)
+
+
+class ArchiveContext:
+    """A directory that is both a git and a DVC repository, holding `datasets/`."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        start = Path(path or ".").resolve()
+        root = find_root(start)
+        if root is None:
+            raise AtdError(
+                f"{start}: not an atdarchive archive (no datasets/ and .dvc/ here or above); "
+                "run 'atdarchive init'"
+            )
+        self.root = root
+        self.layout = Layout(root)
+        self.store = SnapshotStore(root, self.layout.stamps)
+        self.notices: list[str] = []
+        self._histories: dict[str, tuple[Any, History]] = {}
+
+    # -- paths ------------------------------------------------------------------
+    def resolve(self, *parts: str) -> Path:
+        """`root/parts...`, refusing anything that would leave the archive (`..`, absolute)."""
+        path = self.root.joinpath(*parts)
+        for part in parts:
+            if os.path.isabs(part) or ".." in Path(part).parts:
+                raise AtdError(f"{part!r}: a path read from the archive leaves it; refused")
+        return path
+
+    # -- datasets ---------------------------------------------------------------
+    def dataset_dir(self, name: str) -> Path:
+        return self.store.dataset_dir(name)
+
+    def dataset_names(self) -> list[str]:
+        return self.store.dataset_names()
+
+    def dataset(self, name: str) -> DatasetConfig:
+        path = self.dataset_dir(name) / "dataset.toml"
+        if not path.exists():
+            known = ", ".join(self.dataset_names()) or "none yet"
+            raise AtdError(
+                f"unknown dataset {name!r} (datasets: {known}); "
+                f"create it with 'atdarchive dataset add {name}'"
+            )
+        return DatasetConfig.load(path)
+
+    # -- reading ----------------------------------------------------------------
+    def ledger(self, dataset: str) -> Ledger:
+        return self.store.ledger(dataset)
+
+    def history(self, dataset: str) -> History:
+        """The dataset's history, re-read whenever its ledger file changes on disk
+        (another process may have committed since)."""
+        path = self.ledger(dataset).path
+        try:
+            st = path.stat()
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        cached = self._histories.get(dataset)
+        if cached is None or cached[0] != stamp:
+            self.dataset(dataset)
+            self._histories[dataset] = (stamp, History(dataset, self.ledger(dataset).events()))
+        return self._histories[dataset][1]
+
+    def snapshot(self, ref: str) -> Snapshot:
+        """`archive.snapshot("ice-detention-stats@latest")` — any ref form of DESIGN.md §4."""
+        from atdarchive.snapshot import Snapshot
+
+        dataset, name = split_ref(ref)
+        return Snapshot(self.store, self.history(dataset).resolve(name).record)
+
+    def snapshot_of(self, record: dict[str, Any]) -> Snapshot:
+        """The snapshot a history entry's record describes."""
+        from atdarchive.snapshot import Snapshot
+
+        return Snapshot(self.store, record)
+
+    def parent(self, snapshot: Snapshot) -> Snapshot | None:
+        """The release before this one in publication order (its channel)."""
+        entry = self.history(snapshot.dataset).parent(snapshot.id)
+        return self.snapshot_of(entry.record) if entry else None
+
+    # -- writing ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Serialise writers; recover what a crashed writer left before writing."""
+        from atdarchive.recovery import recover
+
+        with exclusive(self.layout.lock) as state:
+            if state.stale_pid is not None:
+                self.notices.append(
+                    f"found a stale lock of writer pid {state.stale_pid} (it died); "
+                    "recovering its interrupted work"
+                )
+            self.notices.extend(recover(self.store))
+            self._histories.clear()
+            try:
+                yield
+            finally:
+                self._histories.clear()
+
+    def record_events(self, dataset: str, events: Sequence[dict[str, Any]], subject: str, *,
+                      body: str = "", snapshot_id: str | None = None,
+                      paths: Sequence[Path] = ()) -> None:
+        """Append EVENTS to DATASET's ledger and commit them (with PATHS) to git.
+
+        Call inside `write_lock`. The ledger append is the commit point: if git
+        fails afterwards the events stand, the failure becomes a notice, and
+        recovery (the next write, or `verify --repair`) makes the git commit.
+        """
+        ledger = self.ledger(dataset)
+        for event in events:
+            ledger.append(event)
+        self._histories.pop(dataset, None)
+        trailer = f"atdarchive-ledger-head: {ledger.head()}"
+        if snapshot_id:
+            trailer = f"atdarchive-snapshot: {snapshot_id}\n{trailer}"
+        text = (f"{subject}\n\n{body.strip()}\n\n{trailer}" if body.strip()
+                else f"{subject}\n\n{trailer}")
+        try:
+            gitops.commit(self.root, [ledger.path, *[p for p in paths if p.exists()]], text)
+        except AtdError as exc:
+            self.notices.append(
+                f"{dataset}: recorded in the ledger, but the git commit failed ({exc}); "
+                "the next write or 'atdarchive verify --repair' commits it")
+
+    def default_archivist(self) -> str:
+        import getpass
+
+        name = gitops.git(self.root, "config", "user.name", check=False).stdout.strip()
+        if name:
+            return name
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
+
+
+def find_root(start: Path) -> Path | None:
+    for candidate in (start, *start.parents):
+        if (candidate / ".dvc").is_dir() and (candidate / "datasets").is_dir():
+            return candidate
+    return None
