@@ -86,7 +86,8 @@ class Archive(ArchiveContext):
                 raise AtdError(f"dataset {name!r} already exists ({path})")
             path.parent.mkdir(parents=True, exist_ok=True)
             config.save(path)
-            gitops.commit(self.root, [path], f"{name}: add dataset")
+            gitops.commit(self.root, [path, self.store.ignore_file(name)],
+                          f"{name}: add dataset")
         return config
 
     # -- reading ---------------------------------------------------------------

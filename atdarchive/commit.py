@@ -184,6 +184,7 @@ def publish(ctx: ArchiveContext, staged: Path, record: dict[str, Any]) -> None:
     from atdarchive.recovery import recover
 
     dataset, snapshot_id = record["dataset"], record["id"]
+    ignore = ctx.store.ignore_file(dataset)
     target = ctx.store.publish(staged, dataset, snapshot_id)
     fsync_dir(target.parent)
     try:
@@ -196,7 +197,7 @@ def publish(ctx: ArchiveContext, staged: Path, record: dict[str, Any]) -> None:
         f"{dataset}: snapshot {snapshot_id[:10]} published {record['published']} "
         f"({record['channel']})",
         body=record.get("message", ""), snapshot_id=snapshot_id,
-        paths=[pointer, pointer.parent / ".gitignore"])
+        paths=[pointer, ignore])
 
 
 def parent_for(history: History, channel: str, published: str) -> Any:

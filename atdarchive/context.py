@@ -26,6 +26,7 @@ from atdarchive.errors import AtdError
 from atdarchive.history import History, split_ref
 from atdarchive.ledger import Ledger
 from atdarchive.locking import exclusive
+from atdarchive.paths import ensure_no_symlink
 from atdarchive.store import STATE_DIR, SnapshotStore
 
 if TYPE_CHECKING:
@@ -45,23 +46,31 @@ class Layout:
         self.state = root / STATE_DIR
         self.staging = self.state / "staging"
         self.lock = self.state / "lock"
-        self.stamps = self.state / "verified.json"
-        self._derived: Path | None = None
+        self._local: Path | None = None
+
+    @property
+    def local(self) -> Path:
+        """Where caches go: `.atdarchive/`, or a per-archive folder of the user's cache
+        directory when that cannot be written (read-only archive) or is a symbolic link
+        (an archive must not bring links)."""
+        if self._local is None:
+            self._local = self.state
+            usable = (not self.state.is_symlink()
+                      and _writable(self.state if self.state.exists() else self.root))
+            if not usable:
+                digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+                base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                self._local = base / "atdarchive" / digest
+        return self._local
 
     @property
     def derived(self) -> Path:
-        if self._derived is None:
-            self._derived = self.state / "derived"
-            if not _writable(self.state if self.state.exists() else self.root):
-                digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
-                base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                self._derived = base / "atdarchive" / digest / "derived"
-        return self._derived
+        return self.local / "derived"
 
     @property
-    def local_derived(self) -> Path:
-        """The in-archive derived directory (what `verify --repair` deletes)."""
-        return self.state / "derived"
+    def stamps(self) -> Path:
+        """The verified-hash stamp cache (a cache: deleting it only costs re-hashing)."""
+        return self.local / "verified.json"
 
     @property
     def fingerprints(self) -> Path:
@@ -121,7 +130,8 @@ class ArchiveContext:
         return self.store.dataset_names()
 
     def dataset(self, name: str) -> DatasetConfig:
-        path = self.dataset_dir(name) / "dataset.toml"
+        path = ensure_no_symlink(self.root, self.dataset_dir(name) / "dataset.toml",
+                                 "a dataset config")
         if not path.exists():
             known = ", ".join(self.dataset_names()) or "none yet"
             raise AtdError(
@@ -146,7 +156,13 @@ class ArchiveContext:
         cached = self._histories.get(dataset)
         if cached is None or cached[0] != stamp:
             self.dataset(dataset)
-            self._histories[dataset] = (stamp, History(dataset, self.ledger(dataset).events()))
+            events, problems = self.ledger(dataset).trusted(dataset)
+            if problems:
+                first = problems[0]
+                self.notices.append(
+                    f"{dataset}: skipped {len(problems)} ledger line(s) that cannot be trusted "
+                    f"(line {first.line}: {first.problem}); run 'atdarchive verify {dataset}'")
+            self._histories[dataset] = (stamp, History(dataset, events))
         return self._histories[dataset][1]
 
     def snapshot(self, ref: str) -> Snapshot:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atdarchive.errors import IntegrityError
+from atdarchive.events import EventProblem, Validator
+from atdarchive.paths import open_nofollow
 from atdarchive.util import canonical_json, sha256_bytes
 
 GENESIS = "0" * 64
@@ -27,32 +28,88 @@ class ChainProblem:
     problem: str
 
 
+class _Trusted:
+    """What `Ledger.trusted` learnt from a ledger's first `size` bytes."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.last_line = b""
+        self.lines = 0
+        self.good: list[dict[str, Any]] = []
+        self.problems: list[EventProblem] = []
+        self.validator = Validator()
+
+
+_TRUSTED: dict[tuple[str, str], _Trusted] = {}
+
+
+def _last_line(data: bytes, size: int) -> bytes:
+    """The last complete line within the first SIZE bytes (each line chains the one before)."""
+    if size > len(data):
+        return b"\x00"  # shrunk: never equal to a real line
+    return data[data.rfind(b"\n", 0, max(size - 1, 0)) + 1: size]
+
+
+def _parse(lines: list[bytes], offset: int) -> tuple[list[tuple[int, Any]], list[EventProblem]]:
+    out: list[tuple[int, Any]] = []
+    problems: list[EventProblem] = []
+    for number, line in enumerate(lines, offset + 1):
+        try:
+            out.append((number, json.loads(line)))
+        except (ValueError, RecursionError):
+            problems.append(EventProblem(number, "not valid JSON (or nested too deep)"))
+    return out, problems
+
+
 class Ledger:
     """Reads and appends one dataset's `ledger.jsonl`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _lines(self) -> list[bytes]:
-        """Complete lines only: a torn last line (no newline) is an unfinished append."""
+    def _data(self) -> bytes:
+        """The ledger's complete lines: a torn last line (no newline) is an unfinished append."""
         try:
-            data = self.path.read_bytes()
+            fd = open_nofollow(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return []
-        lines = data.split(b"\n")
-        return [line for line in lines[:-1] if line]
+            return b""
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+        return data[: data.rfind(b"\n") + 1]
 
-    def events(self) -> list[dict[str, Any]]:
-        out = []
-        for number, line in enumerate(self._lines(), 1):
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                raise IntegrityError(
-                    f"{self.path}: line {number} is not valid JSON (ledger damaged; run "
-                    "'atdarchive verify')"
-                ) from None
-        return out
+    def _lines(self) -> list[bytes]:
+        return [line for line in self._data().split(b"\n") if line]
+
+    def parsed(self) -> tuple[list[tuple[int, Any]], list[EventProblem]]:
+        """(line number, value) of each line that parses as JSON, and the lines that do not."""
+        return _parse(self._lines(), 0)
+
+    def events(self) -> list[Any]:
+        """Every line that parses, unchecked (see `trusted` for what commands may rely on)."""
+        return [value for _, value in self.parsed()[0]]
+
+    def trusted(self, dataset: str) -> tuple[list[dict[str, Any]], list[EventProblem]]:
+        """The events whose shape is sound (see `atdarchive.events`), and every bad line.
+
+        Incremental within a process: when the ledger only grew since the last
+        read (same bytes up to the old end), only the appended lines are parsed
+        and checked, so a long history costs a read and a hash, not a re-parse.
+        """
+        data = self._data()
+        key = (str(self.path), dataset)
+        cached = _TRUSTED.get(key)
+        if cached is None or _last_line(data, cached.size) != cached.last_line:
+            cached = _Trusted()  # not the ledger we read before, grown: read it afresh
+        tail = [line for line in data[cached.size:].split(b"\n") if line]
+        if tail:
+            parsed, bad = _parse(tail, cached.lines)
+            good, problems = cached.validator.feed(parsed, dataset)
+            cached.good += good
+            cached.problems = sorted(cached.problems + bad + problems, key=lambda p: p.line)
+            cached.lines += len(tail)
+        cached.size, cached.last_line = len(data), _last_line(data, len(data))
+        _TRUSTED[key] = cached
+        return list(cached.good), list(cached.problems)
 
     def head(self) -> str:
         lines = self._lines()
@@ -65,9 +122,12 @@ class Ledger:
                  "seq": len(lines) + 1}
         line = canonical_json(event).encode() + b"\n"
         self._drop_torn_tail()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
-            os.write(fd, line)
+            written = os.write(fd, line)
+            if written != len(line):  # a full disk can cut a write short
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
+                raise OSError(28, f"{self.path}: short write ({written} of {len(line)} bytes)")
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -76,9 +136,10 @@ class Ledger:
     def _drop_torn_tail(self) -> None:
         if not self.path.exists():
             return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(self.path, "r+b") as fh:
+        fd = open_nofollow(self.path, os.O_RDWR)
+        with os.fdopen(fd, "r+b") as fh:
+            data = fh.read()
+            if data and not data.endswith(b"\n"):
                 fh.truncate(data.rfind(b"\n") + 1)
 
     def verify_chain(self) -> list[ChainProblem]:
@@ -88,7 +149,7 @@ class Ledger:
         for number, line in enumerate(self._lines(), 1):
             try:
                 event = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 problems.append(ChainProblem(number, "not valid JSON"))
                 prev = sha256_bytes(line)
                 continue

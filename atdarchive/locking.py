@@ -47,8 +47,20 @@ def exclusive(lock_path: Path, timeout: float | None = None,
     """
     if timeout is None:
         timeout = float(os.environ.get("ATDARCHIVE_LOCK_TIMEOUT") or 600.0)
+    if lock_path.parent.is_symlink():
+        raise AtdError(f"{lock_path.parent}: is a symbolic link; an archive must not bring "
+                       "links — refused; remove the link")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if lock_path.is_symlink():
+            raise AtdError(f"{lock_path}: is a symbolic link; an archive must not bring links "
+                           "— refused; remove the link") from None
+        if isinstance(exc, PermissionError) or exc.errno == 30:  # EACCES, EROFS
+            raise AtdError(f"{lock_path.parent.parent}: the archive is read-only here; "
+                           "commands that write need a writable copy") from None
+        raise
     try:
         deadline = time.monotonic() + timeout
         waited = False

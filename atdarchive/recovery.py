@@ -30,6 +30,7 @@ from atdarchive import gitops
 from atdarchive.errors import AtdError
 from atdarchive.ledger import GENESIS
 from atdarchive.locking import pid_alive
+from atdarchive.store import IGNORE_SNAPSHOT_DIRS, SNAPSHOT_LINE_RE
 from atdarchive.util import atomic_write, sha256_bytes
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ def _recover_dataset(store: SnapshotStore, dataset: str) -> list[str]:
     ledger = store.ledger(dataset)
     if _drop_torn_tail(ledger.path):
         notices.append(f"{dataset}: dropped a torn ledger line left by an interrupted append")
-    ids = {e["record"]["id"] for e in ledger.events() if e.get("type") == "snapshot"}
+    trusted, _ = ledger.trusted(dataset)
+    ids = {e["record"]["id"] for e in trusted if e["type"] == "snapshot"}
     snapshots = store.snapshots_dir(dataset)
     rel_snapshots = snapshots.relative_to(store.root).as_posix()
     tracked = gitops.git(store.root, "ls-tree", "-r", "--name-only", "HEAD", "--",
@@ -69,10 +71,11 @@ def _recover_dataset(store: SnapshotStore, dataset: str) -> list[str]:
     if gitignore.exists():
         lines = gitignore.read_text().splitlines(keepends=True)
         kept = [line for line in lines
-                if not line.strip().startswith("/") or line.strip()[1:] in keep]
+                if not SNAPSHOT_LINE_RE.match(line.strip()) or line.strip()[1:] in keep]
         if kept != lines:
             rel_gitignore = gitignore.relative_to(store.root).as_posix()
-            if not "".join(kept).strip() and gitops.show_file(
+            rest = {line.strip() for line in kept} - {"", IGNORE_SNAPSHOT_DIRS}
+            if not rest and gitops.show_file(
                     store.root, "HEAD", rel_gitignore) is None:
                 gitignore.unlink()  # DVC created it for the rolled-back snapshot alone
             else:
@@ -93,8 +96,8 @@ def _recover_dataset(store: SnapshotStore, dataset: str) -> list[str]:
     committed = gitops.show_file(store.root, "HEAD", rel) or b""
     current = ledger.path.read_bytes() if ledger.path.exists() else b""
     if current != committed and current.startswith(committed):
-        done = [json.loads(line)["record"]["id"] for line in current[len(committed):].splitlines()
-                if line and json.loads(line).get("type") == "snapshot"]
+        tail = len(committed.splitlines())
+        done = [e["record"]["id"] for e in trusted if e["seq"] > tail and e["type"] == "snapshot"]
         paths = [ledger.path, gitignore, *(store.pointer(dataset, i) for i in ids)]
         lines = [line for line in current.split(b"\n") if line]
         trailers = "".join(f"atdarchive-snapshot: {i}\n" for i in done)

@@ -32,10 +32,16 @@ from typing import Any
 
 from atdarchive.errors import IntegrityError
 from atdarchive.ledger import Ledger
+from atdarchive.paths import ensure_no_symlink, is_safe_relpath
 from atdarchive.util import atomic_write, check_name, sha256_file
 
 STATE_DIR = ".atdarchive"
+#: One line in `snapshots/.gitignore` keeps every snapshot directory out of git. DVC would
+#: otherwise add one line per snapshot, and parse them all (slowly) on every `dvc add`.
+IGNORE_SNAPSHOT_DIRS = "/*/"
+SNAPSHOT_LINE_RE = re.compile(r"^/[0-9a-f]{64}$")
 DVC_MD5_RE = re.compile(r"md5:\s*([0-9a-f]{32})\.dir")
+MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def table_fingerprint(table: Any) -> str:
@@ -97,6 +103,19 @@ def quiet_dvc() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def read_dvc_config(path: Path) -> configparser.ConfigParser | None:
+    """A DVC config file (INI), or None if absent; a malformed one is a one-line error."""
+    if not path.exists():
+        return None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise IntegrityError(f"{path}: not a valid DVC config ({first})") from None
+    return parser
+
+
 class SnapshotStore:
     """Paths and file access for the snapshots of one archive."""
 
@@ -114,7 +133,8 @@ class SnapshotStore:
         return sorted(p.parent.name for p in (self.root / "datasets").glob("*/dataset.toml"))
 
     def dataset_dir(self, dataset: str) -> Path:
-        return self.root / "datasets" / check_name("dataset", dataset)
+        return ensure_no_symlink(self.root, self.root / "datasets" / check_name("dataset", dataset),
+                                 "a dataset directory")
 
     def ledger(self, dataset: str) -> Ledger:
         return Ledger(self.dataset_dir(dataset) / "ledger.jsonl")
@@ -127,6 +147,16 @@ class SnapshotStore:
 
     def pointer(self, dataset: str, snapshot_id: str) -> Path:
         return self.snapshots_dir(dataset) / f"{snapshot_id}.dvc"
+
+    def ignore_file(self, dataset: str) -> Path:
+        """`snapshots/.gitignore`, holding IGNORE_SNAPSHOT_DIRS (added if missing)."""
+        path = self.snapshots_dir(dataset) / ".gitignore"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = path.read_text() if path.exists() else ""
+        if IGNORE_SNAPSHOT_DIRS not in text.splitlines():
+            atomic_write(path, text + ("" if not text or text.endswith("\n") else "\n")
+                         + IGNORE_SNAPSHOT_DIRS + "\n")
+        return path
 
     def new_staging_dir(self, label: str) -> Path:
         self.staging.mkdir(parents=True, exist_ok=True)
@@ -163,15 +193,24 @@ class SnapshotStore:
 
     # -- reading -----------------------------------------------------------
     def cache_dir(self) -> Path:
-        """DVC's cache directory, read from `.dvc/config` without importing DVC."""
+        """DVC's cache directory, read from `.dvc/config` without importing DVC.
+
+        The committed config comes with the archive, so a `cache.dir` there that
+        leaves the archive is refused until the user confirms it in their own
+        `.dvc/config.local` (`dvc cache dir --local PATH`).
+        """
         for name in ("config.local", "config"):
-            path = self.root / ".dvc" / name
-            if path.exists():
-                parser = configparser.ConfigParser()
-                parser.read(path)
-                if parser.has_option("cache", "dir"):
-                    value = Path(parser.get("cache", "dir"))
-                    return value if value.is_absolute() else (path.parent / value).resolve()
+            path = ensure_no_symlink(self.root, self.root / ".dvc" / name, "a DVC config")
+            parser = read_dvc_config(path)
+            if parser is not None and parser.has_option("cache", "dir"):
+                value = Path(parser.get("cache", "dir"))
+                resolved = value if value.is_absolute() else (path.parent / value).resolve()
+                if name == "config" and not resolved.is_relative_to(self.root):
+                    raise IntegrityError(
+                        f"{path}: cache.dir {str(value)!r} is outside the archive; refused "
+                        "(an archive's own config may not send reads or writes elsewhere). "
+                        f"If you trust it: dvc cache dir --local {resolved}")
+                return resolved
         return self.root / ".dvc" / "cache"
 
     def cache_path(self, md5: str) -> Path:
@@ -188,11 +227,22 @@ class SnapshotStore:
         manifest = self.cache_path(match.group(1) + ".dir")
         if not manifest.exists():
             return None
-        return {entry["relpath"]: entry["md5"] for entry in json.loads(manifest.read_text())}
+        try:
+            listing = {e["relpath"]: e["md5"] for e in json.loads(manifest.read_text())}
+        except (ValueError, KeyError, TypeError, RecursionError):
+            raise IntegrityError(f"{manifest}: DVC directory listing of {dataset}@"
+                                 f"{snapshot_id[:10]} is damaged") from None
+        for rel, md5 in listing.items():
+            if not is_safe_relpath(rel) or not isinstance(md5, str) or not MD5_RE.match(md5):
+                raise IntegrityError(f"{manifest}: DVC directory listing of {dataset}@"
+                                     f"{snapshot_id[:10]} names {str(rel)[:200]!r}, a path "
+                                     "outside its snapshot; refused")
+        return listing
 
     def locate(self, dataset: str, snapshot_id: str, relpath: str) -> Path | None:
         """The readable copy of one snapshot file: workspace first, then DVC's cache."""
-        workspace = self.snapshot_dir(dataset, snapshot_id) / relpath
+        workspace = ensure_no_symlink(self.root, self.snapshot_dir(dataset, snapshot_id) / relpath,
+                                      "a snapshot file")
         if workspace.exists():
             return workspace
         manifest = self.directory_manifest(dataset, snapshot_id)
@@ -256,8 +306,9 @@ class SnapshotStore:
 
     def flush_stamps(self) -> None:
         """Write the stamp cache once (at exit): it is a cache, so no fsync."""
-        if not self._stamps_dirty or not self.state.exists():
+        if not self._stamps_dirty:
             return
-        with contextlib.suppress(OSError):  # a read-only archive keeps no stamps
-            atomic_write(self._stamp_file(), json.dumps(self._stamps).encode(), durable=False)
+        with contextlib.suppress(OSError):  # a cache: a full or read-only disk keeps none
+            atomic_write(self._stamp_file(), json.dumps(self._stamps).encode(), durable=False,
+                         mkdir=True)
         self._stamps_dirty = False

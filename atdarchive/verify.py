@@ -14,7 +14,6 @@ verify passes; `--repair` (or the next write) finishes the cleanup.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import shutil
@@ -28,6 +27,7 @@ from atdarchive import gitops
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
 from atdarchive.ledger import GENESIS
+from atdarchive.paths import is_hex_id, is_safe_relpath, symlink_on_path
 from atdarchive.progress import Progress
 from atdarchive.util import HASH_CHUNK, canonical_json, sha256_bytes
 
@@ -71,9 +71,13 @@ def verify(archive: ArchiveContext, dataset: str | None = None, *, repair: bool 
     if repair:
         problems += [Problem(None, None, None, f"repaired: {n}", NOTE)
                      for n in repair_archive(archive)]
-    names = [archive.dataset(dataset).name] if dataset else archive.dataset_names()
-    problems += _archive_leftovers(archive)
+    names = [dataset] if dataset else archive.dataset_names()
+    problems += _archive_leftovers(archive) + _committed_links(archive)
     for name in names:
+        config = archive.dataset(name)  # by directory; the file's own name must agree
+        if config.name != name:
+            problems.append(Problem(name, None, "dataset.toml", f"dataset.toml names dataset "
+                                    f"{config.name!r}, but it lives in datasets/{name}/"))
         problems += _Verifier(archive, name, fast=fast, progress=progress).run()
     return problems
 
@@ -137,6 +141,21 @@ def _adopt(call: Callable[[], Any], label: str) -> list[Problem]:
 
 
 # --------------------------------------------------------------------------- archive level
+
+def _committed_links(archive: ArchiveContext) -> list[Problem]:
+    """Symbolic links and local state committed to git: an archive must bring neither."""
+    out = []
+    listing = gitops.git(archive.root, "ls-files", "-s", "-z", check=False).stdout
+    for entry in filter(None, listing.split("\0")):
+        meta, _, path = entry.partition("\t")
+        if meta.startswith("120000"):
+            out.append(Problem(None, None, path, "committed symbolic link: an archive must not "
+                               "bring links (they can point outside it); commands refuse them"))
+        elif path.startswith(".atdarchive/"):
+            out.append(Problem(None, None, path, "local state (.atdarchive/) committed to git; "
+                               "it is never shared: remove it from git"))
+    return out
+
 
 def _archive_leftovers(archive: ArchiveContext) -> list[Problem]:
     from atdarchive.recovery import dvc_lock_problems, git_lock_files
@@ -206,10 +225,11 @@ class _Verifier:
                      "--repair or the next write drops it", file="ledger.jsonl", severity=NOTE)
         for chain in self.ledger.verify_chain():
             self.add(f"line {chain.line}: {chain.problem}", file="ledger.jsonl")
-        events = []
-        for line in complete.split(b"\n"):
-            with contextlib.suppress(ValueError):  # reported by verify_chain
-                events.append(json.loads(line)) if line else None
+        events, untrusted = self.ledger.trusted(self.dataset)
+        for bad in untrusted:
+            if "sequence" not in bad.problem and "valid JSON" not in bad.problem:  # chain's
+                self.add(f"line {bad.line}: {bad.problem} (the line is not trusted: every "
+                         "other command skips it)", file="ledger.jsonl")
         records = self._records(events)
         committed_ids = self._git(complete, records)
         self._orphans(set(records), committed_ids)
@@ -222,30 +242,18 @@ class _Verifier:
 
     # -- records -------------------------------------------------------------
     def _records(self, events: list[Any]) -> dict[str, dict[str, Any]]:
+        """Trusted snapshot records (shape already checked), each against its id."""
         records: dict[str, dict[str, Any]] = {}
         for event in events:
-            if not isinstance(event, dict):
+            if event["type"] != "snapshot":
                 continue
-            if event.get("type") == "snapshot":
-                record = event.get("record")
-                if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                    self.add(f"ledger line {event.get('seq')}: snapshot event without a record id",
-                             file="ledger.jsonl")
-                    continue
-                snapshot_id = record["id"]
-                body = {k: v for k, v in record.items() if k != "id"}
-                if sha256_bytes(canonical_json(body).encode()) != snapshot_id:
-                    self.add("snapshot id is not the sha256 of its record (record edited)",
-                             snapshot_id, "ledger.jsonl")
-                if record.get("dataset") != self.dataset:
-                    self.add(f"record names dataset {record.get('dataset')!r}", snapshot_id,
-                             "ledger.jsonl")
-                if snapshot_id in records:
-                    self.add("snapshot recorded twice in the ledger", snapshot_id, "ledger.jsonl")
-                records[snapshot_id] = record
-            elif event.get("type") == "tag" and event.get("target") not in records:
-                self.add(f"tag {event.get('name')!r} names an unknown snapshot "
-                         f"{str(event.get('target'))[:10]}", file="ledger.jsonl")
+            record = event["record"]
+            snapshot_id = record["id"]
+            body = {k: v for k, v in record.items() if k != "id"}
+            if sha256_bytes(canonical_json(body).encode()) != snapshot_id:
+                self.add("snapshot id is not the sha256 of its record (record edited)",
+                         snapshot_id, "ledger.jsonl")
+            records[snapshot_id] = record
         return records
 
     # -- one snapshot --------------------------------------------------------
@@ -266,6 +274,12 @@ class _Verifier:
             self.add(f"DVC manifest does not list exactly the record's files (extra: {extra}, "
                      f"missing: {missing})", snapshot_id, pointer.name)
         workdir = self.store.snapshot_dir(self.dataset, snapshot_id)
+        link = symlink_on_path(self.archive.root, workdir)
+        if link is not None:
+            self.add(f"{link.relative_to(self.archive.root)} is a symbolic link (an archive must "
+                     "not bring links; commands refuse to read or write through it)",
+                     snapshot_id)
+            return
         if workdir.is_dir():
             present = {p.relative_to(workdir).as_posix() for p in workdir.rglob("*")
                        if p.is_file() or p.is_symlink()}
@@ -299,11 +313,18 @@ class _Verifier:
             self.add(f"DVC directory object {md5}.dir does not hash to its name (cache damaged)",
                      snapshot_id, pointer.name)
         try:
-            return {e["relpath"]: e["md5"] for e in json.loads(raw)}
-        except (ValueError, KeyError, TypeError):
+            listing = {e["relpath"]: e["md5"] for e in json.loads(raw)}
+        except (ValueError, KeyError, TypeError, RecursionError):
             self.add(f"DVC directory object {md5}.dir is not a manifest", snapshot_id,
                      pointer.name)
             return None
+        unsafe = sorted(str(rel)[:200] for rel in listing if not is_safe_relpath(rel))
+        if unsafe:
+            self.add(f"DVC directory object {md5}.dir lists paths outside the snapshot "
+                     f"directory ({', '.join(map(repr, unsafe[:3]))}); pull refuses it",
+                     snapshot_id, pointer.name)
+            return None
+        return listing
 
     def _file(self, snapshot_id: str, relpath: str, info: dict[str, Any], workdir: Path,
               manifest: dict[str, str] | None) -> bool:
@@ -449,7 +470,7 @@ class _Verifier:
         if gitignore.exists():
             for line in gitignore.read_text(errors="replace").splitlines():
                 name = line.strip().lstrip("/")
-                if name and name not in ledgered and name not in seen:
+                if is_hex_id(name) and name not in ledgered and name not in seen:
                     self.add(".gitignore names a snapshot without a ledger line (leftover of "
                              "an interrupted commit)", name, ".gitignore", NOTE)
 

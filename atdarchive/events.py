@@ -1,0 +1,144 @@
+"""Ledger events, validated: what a ledger line must say before any command trusts it.
+
+A ledger may come from someone else's archive (DESIGN.md §15). Each line is
+checked for shape — ids of 64 hex digits, names that pass the name rules,
+file paths that stay inside their snapshot directory, dates that parse —
+before its values reach the filesystem. A line that fails is skipped by every
+command and reported by `verify` (dataset, line number, problem).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from atdarchive.errors import AtdError
+from atdarchive.paths import is_hex_id, is_safe_relpath
+from atdarchive.util import check_name, parse_published
+
+KNOWN_TYPES = ("snapshot", "tag", "check", "remote_copy")
+
+
+@dataclass(frozen=True)
+class EventProblem:
+    """A ledger line that cannot be trusted: its number (1-based) and why."""
+
+    line: int
+    problem: str
+
+
+def _name_ok(kind: str, value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        check_name(kind, value)
+    except AtdError:
+        return False
+    return True
+
+
+def record_problem(record: object, dataset: str) -> str | None:
+    """Why a snapshot record cannot be used, or None when its shape is sound."""
+    if not isinstance(record, dict):
+        return "record is not a JSON object"
+    if not is_hex_id(record.get("id")):
+        return f"record id {str(record.get('id'))[:80]!r} is not 64 hex digits"
+    if record.get("dataset") != dataset:
+        return f"record names dataset {str(record.get('dataset'))[:80]!r}, not {dataset!r}"
+    if not _name_ok("channel", record.get("channel")):
+        return f"channel {str(record.get('channel'))[:80]!r} is not a valid name"
+    published = record.get("published")
+    try:
+        if not isinstance(published, str) or parse_published(published) != published:
+            return f"published {str(published)[:40]!r} is not a normalised ISO date or date-time"
+    except AtdError:
+        return f"published {str(published)[:40]!r} is not a date"
+    if record.get("parent") is not None and not is_hex_id(record.get("parent")):
+        return "parent is not a snapshot id"
+    files = record.get("files")
+    if not isinstance(files, dict) or not files:
+        return "record has no file list"
+    for rel, info in files.items():
+        if not is_safe_relpath(rel):
+            return f"file {rel[:200]!r} leaves the snapshot directory (absolute, '..', or odd)"
+        if not isinstance(info, dict) or not is_hex_id(info.get("sha256")):
+            return f"file {rel!r} has no sha256"
+    original = record.get("original")
+    if not isinstance(original, dict) or original.get("file") not in files:
+        return "original file is not in the record's file list"
+    tables = record.get("tables")
+    if not isinstance(tables, dict):
+        return "tables is not a JSON object"
+    for name, meta in tables.items():
+        if not _name_ok("table", name):
+            return f"table name {name[:200]!r} is not a valid name"
+        if not isinstance(meta, dict) or meta.get("file") not in files:
+            return f"table {name!r}: its file is not in the record's file list"
+        if meta.get("rows_file") is not None and meta["rows_file"] not in files:
+            return f"table {name!r}: its rows file is not in the record's file list"
+    return None
+
+
+def event_problem(event: object, dataset: str, seq: int) -> str | None:
+    """Why one parsed ledger line cannot be trusted, or None."""
+    if not isinstance(event, dict):
+        return "not a JSON object"
+    kind = event.get("type")
+    if kind not in KNOWN_TYPES:
+        return f"unknown event type {str(kind)[:40]!r}"
+    if event.get("seq") != seq:
+        return f"sequence {str(event.get('seq'))[:20]} where {seq} was expected"
+    if kind == "snapshot":
+        return record_problem(event.get("record"), dataset)
+    if kind == "tag":
+        if not _name_ok("tag", event.get("name")):
+            return f"tag name {str(event.get('name'))[:80]!r} is not a valid name"
+        if not is_hex_id(event.get("target")):
+            return "tag target is not a snapshot id"
+    elif kind == "check":
+        if not is_hex_id(event.get("snapshot")) or not isinstance(event.get("fetch"), dict):
+            return "check event without a snapshot id and fetch evidence"
+    elif kind == "remote_copy" and not is_hex_id(event.get("snapshot")):
+        return "remote copy event without a snapshot id"
+    return None
+
+
+class Validator:
+    """Checks ledger lines in order, remembering the snapshot ids seen so far.
+
+    Besides each line's shape it refuses references that do not resolve: a tag
+    or check naming no snapshot recorded before it, and a second record with
+    an id already seen.
+    """
+
+    def __init__(self, dataset: str | None = None) -> None:
+        self.dataset = dataset
+        self.ids: set[str] = set()
+
+    def feed(self, events: list[tuple[int, Any]], dataset: str | None = None
+             ) -> tuple[list[dict[str, Any]], list[EventProblem]]:
+        """Split (line number, parsed line) pairs into trusted events and problems."""
+        dataset = dataset or self.dataset or ""
+        good: list[dict[str, Any]] = []
+        problems: list[EventProblem] = []
+        for number, event in events:
+            problem = event_problem(event, dataset, number)
+            if problem is None:
+                problem = self._reference_problem(event)
+            if problem is None:
+                good.append(event)
+            else:
+                problems.append(EventProblem(number, problem))
+        return good, problems
+
+    def _reference_problem(self, event: dict[str, Any]) -> str | None:
+        kind = event["type"]
+        if kind == "snapshot":
+            if event["record"]["id"] in self.ids:
+                return "a second record with the same id"
+            self.ids.add(event["record"]["id"])
+        elif kind == "tag" and event["target"] not in self.ids:
+            return "tag names no snapshot recorded before it"
+        elif kind in ("check", "remote_copy") and event["snapshot"] not in self.ids:
+            return f"{kind} event names no snapshot recorded before it"
+        return None
