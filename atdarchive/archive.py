@@ -263,6 +263,12 @@ class Archive(ArchiveContext):
 
         return add_remote(self, name, url, endpoint_url=endpoint_url, default=default)
 
+    def confirm_remote(self, name: str) -> Remote:
+        """Trust a directory remote that came with the archive (recorded in config.local)."""
+        from atdarchive.remotes import confirm_remote
+
+        return confirm_remote(self, name)
+
     def lock_remote(self, name: str, days: int, mode: str = "compliance") -> Remote:
         """Put pushed snapshot objects under S3 Object Lock retention from now on."""
         from atdarchive.remotes import lock_remote
@@ -284,11 +290,16 @@ class Archive(ArchiveContext):
     @classmethod
     def clone(cls, git_url: str, directory: str | os.PathLike[str], *,
               pulls: list[str] | tuple[str, ...] = (), remote: str | None = None,
-              progress: Progress | None = None) -> Archive:
-        """git clone a published archive, then pull the named snapshots' data."""
+              progress: Progress | None = None, confirm_remotes: bool = False) -> Archive:
+        """git clone a published archive, then pull the named snapshots' data.
+
+        `confirm_remotes` trusts directory remotes outside the clone that the
+        archive's config names (otherwise push and pull refuse them).
+        """
         from atdarchive.remotes import clone
 
-        clone(git_url, directory, pulls=pulls, remote=remote, progress=progress)
+        clone(git_url, directory, pulls=pulls, remote=remote, progress=progress,
+              confirm_remotes=confirm_remotes)
         return cls(directory)
 
     # -- researchers ---------------------------------------------------------------

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
+from atdarchive.pinning import archive_location
 from atdarchive.util import published_day
-
-if TYPE_CHECKING:
-    from atdarchive.context import ArchiveContext
 
 FORMATS = ("text", "bibtex", "csl-json")
 MAX_LISTED_TABLES = 3  # more table fingerprints than this would drown a reference list
@@ -24,8 +23,6 @@ MAX_LISTED_TABLES = 3  # more table fingerprints than this would drown a referen
 
 def citation_data(archive: ArchiveContext, ref: str) -> dict[str, Any]:
     """Everything a citation of DATASET@REF says, as plain data."""
-    from atdarchive.pinning import archive_location
-
     snapshot = archive.snapshot(ref)
     config = archive.dataset(snapshot.dataset)
     record = snapshot.record

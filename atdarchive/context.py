@@ -28,6 +28,7 @@ from atdarchive.ledger import Ledger
 from atdarchive.locking import exclusive
 from atdarchive.paths import ensure_no_symlink
 from atdarchive.store import STATE_DIR, SnapshotStore
+from atdarchive.util import fsync_dir
 
 if TYPE_CHECKING:
     from atdarchive.snapshot import Snapshot
@@ -196,11 +197,7 @@ class ArchiveContext:
                     "recovering its interrupted work"
                 )
             self.notices.extend(recover(self.store))
-            self._histories.clear()
-            try:
-                yield
-            finally:
-                self._histories.clear()
+            yield
 
     def record_events(self, dataset: str, events: Sequence[dict[str, Any]], subject: str, *,
                       body: str = "", snapshot_id: str | None = None,
@@ -212,6 +209,10 @@ class ArchiveContext:
         recovery (the next write, or `verify --repair`) makes the git commit.
         """
         ledger = self.ledger(dataset)
+        pending = self.store.git_pending(dataset)
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        pending.touch()
+        fsync_dir(pending.parent)
         for event in events:
             ledger.append(event)
         self._histories.pop(dataset, None)
@@ -222,6 +223,7 @@ class ArchiveContext:
                 else f"{subject}\n\n{trailer}")
         try:
             gitops.commit(self.root, [ledger.path, *[p for p in paths if p.exists()]], text)
+            pending.unlink()
         except AtdError as exc:
             self.notices.append(
                 f"{dataset}: recorded in the ledger, but the git commit failed ({exc}); "

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from atdarchive.errors import AtdError
+from atdarchive.tomlwriter import dumps
 from atdarchive.util import atomic_write, check_name
 
 
@@ -27,22 +28,21 @@ class DatasetConfig:
 
     @classmethod
     def load(cls, path: Path) -> DatasetConfig:
+        """Read and check `dataset.toml` against SCHEMA: one line naming the bad key."""
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise AtdError(f"{path}: invalid TOML: {exc}") from None
-        keys = data.get("keys", {})
-        if not isinstance(keys, dict) or not all(
-            isinstance(v, list) and all(isinstance(c, str) for c in v) for v in keys.values()
-        ):
-            raise AtdError(f"{path}: [keys] must map table names to lists of column names")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise AtdError(f"{path}: invalid TOML: {str(exc).splitlines()[0]}") from None
+        problem = schema_problem(data)
+        if problem:
+            raise AtdError(f"{path}: {problem}")
         return cls(
-            name=str(data.get("name", path.parent.name)),
-            title=str(data.get("title", "")),
-            agency=str(data.get("agency", "")),
-            source_url=str(data.get("source_url", "")),
-            description=str(data.get("description", "")),
-            keys={str(k): list(v) for k, v in keys.items()},
+            name=data.get("name", path.parent.name),
+            title=data.get("title", ""),
+            agency=data.get("agency", ""),
+            source_url=data.get("source_url", ""),
+            description=data.get("description", ""),
+            keys={k: list(v) for k, v in data.get("keys", {}).items()},
             extract=dict(data.get("extract", {})),
         )
 
@@ -50,18 +50,13 @@ class DatasetConfig:
         atomic_write(path, self.to_toml().encode("utf-8"))
 
     def to_toml(self) -> str:
-        lines = [f"name = {_toml_value(self.name)}"]
-        for attr in ("title", "agency", "source_url", "description"):
-            lines.append(f"{attr} = {_toml_value(getattr(self, attr))}")
-        lines.append("")
-        lines.append("# key columns per table; tables not listed get an inferred key")
-        lines.append("[keys]")
-        for table, cols in sorted(self.keys.items()):
-            lines.append(f"{_toml_key(table)} = {_toml_value(cols)}")
+        data: dict[str, Any] = {"name": self.name, "title": self.title, "agency": self.agency,
+                                "source_url": self.source_url, "description": self.description,
+                                "keys": dict(sorted(self.keys.items()))}
         if self.extract:
-            lines.append("")
-            lines.extend(_toml_tables(["extract"], self.extract))
-        return "\n".join(lines) + "\n"
+            data["extract"] = self.extract
+        return dumps(data, comments={
+            "keys": "key columns per table; tables not listed get an inferred key"})
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +64,65 @@ class DatasetConfig:
             "source_url": self.source_url, "description": self.description,
             "keys": self.keys,
         }
+
+
+TEXT_FIELDS = ("title", "agency", "source_url", "description")
+SPEC_FIELDS = {"sheet": str, "anchor": str, "range": str, "header_rows": int, "rename": dict,
+               "key": list}
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def schema_problem(data: dict[str, Any]) -> str | None:
+    """Why a parsed `dataset.toml` is not a dataset config (None when it is one).
+
+    A config can come from someone else's archive, so every key's type is
+    checked here once; nothing downstream has to guess.
+    """
+    allowed = {"name", *TEXT_FIELDS, "keys", "extract"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        return f"unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+    name = data.get("name")
+    if name is not None:
+        try:
+            check_name("dataset", name if isinstance(name, str) else repr(name))
+        except AtdError as exc:
+            return f"name: {exc}"
+    for field_name in TEXT_FIELDS:
+        if not isinstance(data.get(field_name, ""), str):
+            return f"{field_name} must be a string"
+    keys = data.get("keys", {})
+    if not isinstance(keys, dict):
+        return "[keys] must be a table mapping table names to lists of column names"
+    for table, columns in keys.items():
+        if not _is_str_list(columns):
+            return f"keys.{table} must be a non-empty list of column names"
+    extract = data.get("extract", {})
+    if not isinstance(extract, dict):
+        return "extract must be a table (e.g. [extract.tables.NAME] with sheet, anchor ...)"
+    if set(extract) - {"tables"}:
+        return f"extract: unknown key {sorted(set(extract) - {'tables'})[0]!r} (known: tables)"
+    tables = extract.get("tables", {})
+    if not isinstance(tables, dict):
+        return "extract.tables must be a table of tables"
+    for table, entry in tables.items():
+        where = f"extract.tables.{table}"
+        if not isinstance(entry, dict):
+            return f"{where} must be a table (sheet, anchor or range, header_rows, key ...)"
+        for key, value in entry.items():
+            kind = SPEC_FIELDS.get(key)
+            if kind is None:
+                return f"{where}: unknown key {key!r} (known: {', '.join(SPEC_FIELDS)})"
+            if not isinstance(value, kind) or isinstance(value, bool):
+                return f"{where}.{key} must be a {kind.__name__}"
+        if "key" in entry and not _is_str_list(entry["key"]):
+            return f"{where}.key must be a non-empty list of column names"
+        if not all(isinstance(v, str) for v in entry.get("rename", {}).values()):
+            return f"{where}.rename must map column names to new names"
+    return None
 
 
 def parse_key_option(values: list[str]) -> dict[str, list[str]]:
@@ -86,34 +140,3 @@ def parse_key_option(values: list[str]) -> dict[str, list[str]]:
 def new_config(name: str, **fields: Any) -> DatasetConfig:
     return DatasetConfig(name=check_name("dataset", name), **fields)
 
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{" + inner + "}"
-    text = str(value)
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def _toml_key(key: str) -> str:
-    if key and all(c.isalnum() or c in "_-" for c in key):
-        return key
-    return _toml_value(key)
-
-
-def _toml_tables(prefix: list[str], table: dict[str, Any]) -> list[str]:
-    scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-    nested = {k: v for k, v in table.items() if isinstance(v, dict)}
-    lines = ["[" + ".".join(_toml_key(p) for p in prefix) + "]"]
-    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()]
-    for key, sub in nested.items():
-        lines.append("")
-        lines.extend(_toml_tables([*prefix, key], sub))
-    return lines

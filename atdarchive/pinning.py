@@ -11,22 +11,23 @@ difference, so a result computed in ten years is computed on the same bytes.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from atdarchive import gitops
+from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError, IntegrityError
+from atdarchive.remotes import get_remote
 from atdarchive.snapshot import Snapshot
+from atdarchive.tomlwriter import dumps
 from atdarchive.util import atomic_write, canonical_json, sha256_bytes, sha256_file, utc_now
 
-if TYPE_CHECKING:
-    from atdarchive.context import ArchiveContext
-
 DEFAULT_LOCK = "atdarchive.lock"
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 LOCK_VERSION = 1
+LOCK_HEADER = """atdarchive.lock: the exact snapshots this work used.
+Load them with atdarchive.load("DATASET", lock="atdarchive.lock"), which
+re-hashes every file; check all pins with 'atdarchive verify --lock FILE'."""
 
 
 # -- where the archive is ------------------------------------------------------
@@ -42,8 +43,6 @@ def archive_location(archive: ArchiveContext) -> str:
 
 
 def _data_remote(archive: ArchiveContext) -> tuple[str | None, str | None]:
-    from atdarchive.remotes import get_remote
-
     try:
         remote = get_remote(archive)
     except AtdError:
@@ -112,51 +111,14 @@ def pin(archive: ArchiveContext, ref: str, lock: str | os.PathLike[str] = DEFAUL
 
 
 def lock_toml(data: dict[str, Any]) -> str:
-    lines = ["# atdarchive.lock: the exact snapshots this work used.",
-             "# Load them with atdarchive.load(\"DATASET\", lock=\"atdarchive.lock\"), which",
-             "# re-hashes every file; check all pins with 'atdarchive verify --lock FILE'.",
-             f"version = {LOCK_VERSION}", ""]
-    for dataset, entry in sorted(data["datasets"].items()):
-        lines += _toml_table(["datasets", dataset], entry)
-    return "\n".join(lines)
-
-
-def _toml_table(path: list[str], table: dict[str, Any]) -> list[str]:
-    scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-    nested = {k: v for k, v in table.items() if isinstance(v, dict)}
-    lines = []
-    if scalars or not nested:
-        lines.append("[" + ".".join(_toml_key(p) for p in path) + "]")
-        lines += [f"{_toml_key(k)} = {_toml_scalar(v)}" for k, v in scalars.items()]
-        lines.append("")
-    for key, sub in nested.items():
-        lines += _toml_table([*path, key], sub)
-    return lines
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else _toml_str(key)
-
-
-def _toml_str(text: str) -> str:
-    escaped = (str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\t", "\\t"))
-    return f'"{escaped}"'
-
-
-def _toml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return _toml_str(value)
+    """The lockfile's text: its version and one table per pinned dataset, sorted."""
+    return dumps({"version": LOCK_VERSION, "datasets": dict(sorted(data["datasets"].items()))},
+                 comments={"": LOCK_HEADER})
 
 
 # -- loading and checking --------------------------------------------------------
 def _open_archive(lock_path: Path, pin_entry: dict[str, Any],
                   archive: ArchiveContext | str | os.PathLike[str] | None) -> ArchiveContext:
-    from atdarchive.context import ArchiveContext
-
     if isinstance(archive, ArchiveContext):
         return archive
     if archive is not None:

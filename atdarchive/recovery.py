@@ -30,6 +30,7 @@ from atdarchive import gitops
 from atdarchive.errors import AtdError
 from atdarchive.ledger import GENESIS
 from atdarchive.locking import pid_alive
+from atdarchive.paths import ensure_no_symlink, open_nofollow
 from atdarchive.store import IGNORE_SNAPSHOT_DIRS, SNAPSHOT_LINE_RE
 from atdarchive.util import atomic_write, sha256_bytes
 
@@ -49,7 +50,10 @@ def recover(store: SnapshotStore) -> list[str]:
         shutil.rmtree(staging)
         notices.append("removed leftover staging from an interrupted commit")
     for dataset in store.dataset_names():
-        notices += _recover_dataset(store, dataset)
+        try:
+            notices += _recover_dataset(store, dataset)
+        except AtdError as exc:  # one damaged dataset must not block writes to the others
+            notices.append(f"{dataset}: not recovered ({exc}); run 'atdarchive verify {dataset}'")
     return notices
 
 
@@ -61,13 +65,9 @@ def _recover_dataset(store: SnapshotStore, dataset: str) -> list[str]:
     trusted, _ = ledger.trusted(dataset)
     ids = {e["record"]["id"] for e in trusted if e["type"] == "snapshot"}
     snapshots = store.snapshots_dir(dataset)
-    rel_snapshots = snapshots.relative_to(store.root).as_posix()
-    tracked = gitops.git(store.root, "ls-tree", "-r", "--name-only", "HEAD", "--",
-                         rel_snapshots, check=False).stdout.splitlines()
-    in_git = {Path(p).name.removesuffix(".dvc") for p in tracked if p.endswith(".dvc")}
-    keep = ids | in_git  # a committed pointer without a ledger line is verify's to report
-    rolled: set[str] = set()
     gitignore = snapshots / ".gitignore"
+    keep = ids | _committed_pointers(store, snapshots, ids, gitignore)
+    rolled: set[str] = set()
     if gitignore.exists():
         lines = gitignore.read_text().splitlines(keepends=True)
         kept = [line for line in lines
@@ -92,6 +92,9 @@ def _recover_dataset(store: SnapshotStore, dataset: str) -> list[str]:
                 path.unlink()
             rolled.add(snapshot_id)
     notices += [f"{dataset}: rolled back unfinished snapshot {i[:10]}" for i in sorted(rolled)]
+    pending = store.git_pending(dataset)
+    if not pending.exists():  # every ledger write since the last git commit was committed
+        return notices
     rel = ledger.path.relative_to(store.root).as_posix()
     committed = gitops.show_file(store.root, "HEAD", rel) or b""
     current = ledger.path.read_bytes() if ledger.path.exists() else b""
@@ -105,18 +108,38 @@ def _recover_dataset(store: SnapshotStore, dataset: str) -> list[str]:
         gitops.commit(store.root, [p for p in paths if p.exists()],
                       f"{dataset}: complete interrupted commit\n\n{trailers}")
         notices.append(f"{dataset}: committed to git what an interrupted commit had recorded")
+    if current == committed or current.startswith(committed):
+        pending.unlink(missing_ok=True)  # (an edited ledger stays pending for verify to see)
     return notices
+
+
+def _committed_pointers(store: SnapshotStore, snapshots: Path, ids: set[str],
+                        gitignore: Path) -> set[str]:
+    """Ids of `.dvc` pointers committed at HEAD — asked of git only when something on disk
+    is not in the ledger (the common case needs no git call)."""
+    names = [p.name.removesuffix(".dvc") for p in snapshots.iterdir()] if snapshots.exists() \
+        else []
+    lines = gitignore.read_text().split() if gitignore.exists() else []
+    unknown = [n for n in names if not n.startswith(".") and n not in ids]
+    unknown += [line[1:] for line in lines if SNAPSHOT_LINE_RE.match(line) and line[1:] not in ids]
+    if not unknown:
+        return set()
+    rel = snapshots.relative_to(store.root).as_posix()
+    tracked = gitops.git(store.root, "ls-tree", "-r", "--name-only", "HEAD", "--", rel,
+                         check=False).stdout.splitlines()
+    return {Path(p).name.removesuffix(".dvc") for p in tracked if p.endswith(".dvc")}
 
 
 def _drop_torn_tail(path: Path) -> bool:
     """Cut a last line without its newline: that append never finished (never the commit point)."""
     try:
-        data = path.read_bytes()
+        fd = open_nofollow(path, os.O_RDWR)
     except FileNotFoundError:
         return False
-    if not data or data.endswith(b"\n"):
-        return False
-    with open(path, "r+b") as fh:
+    with os.fdopen(fd, "r+b") as fh:
+        data = fh.read()
+        if not data or data.endswith(b"\n"):
+            return False
         fh.truncate(data.rfind(b"\n") + 1)
         fh.flush()
         os.fsync(fh.fileno())
@@ -199,11 +222,13 @@ def _mtime(path: Path) -> float:
 # --------------------------------------------------------------------------- DVC state
 
 def _read_rwlock(path: Path) -> tuple[dict | None, str | None]:
+    if path.is_symlink():
+        return None, "a symbolic link (an archive must not bring links)"
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         return None, None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None, "torn (not JSON)"
     if not isinstance(data, dict):
         return None, "not a JSON object"
@@ -237,11 +262,11 @@ def repair_dvc_state(root: Path) -> list[str]:
     Runs under the archive lock, and takes DVC's own guard (`rwlock.lock`, a
     flock like zc.lockfile's) so a user's concurrent `dvc` command is respected.
     """
-    tmp = root / ".dvc" / "tmp"
-    path = tmp / "rwlock"
+    tmp = ensure_no_symlink(root, root / ".dvc" / "tmp", "DVC's state directory")
+    path = ensure_no_symlink(root, tmp / "rwlock", "DVC's lock file")
     if not path.exists():
         return []
-    fd = os.open(tmp / "rwlock.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_nofollow(tmp / "rwlock.lock", os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

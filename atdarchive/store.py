@@ -32,7 +32,7 @@ from typing import Any
 
 from atdarchive.errors import IntegrityError
 from atdarchive.ledger import Ledger
-from atdarchive.paths import ensure_no_symlink, is_safe_relpath
+from atdarchive.paths import ensure_no_symlink, is_hex_id, is_safe_relpath
 from atdarchive.util import atomic_write, check_name, sha256_file
 
 STATE_DIR = ".atdarchive"
@@ -42,6 +42,8 @@ IGNORE_SNAPSHOT_DIRS = "/*/"
 SNAPSHOT_LINE_RE = re.compile(r"^/[0-9a-f]{64}$")
 DVC_MD5_RE = re.compile(r"md5:\s*([0-9a-f]{32})\.dir")
 MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+POINTER_RE = re.compile(r"outs:\n- md5: (?P<md5>[0-9a-f]{32})\.dir\n(?:  (?:size|nfiles): \d+\n)*"
+                        r"  hash: md5\n  path: (?P<path>[0-9a-f]{64})\n")
 
 
 def table_fingerprint(table: Any) -> str:
@@ -116,6 +118,12 @@ def read_dvc_config(path: Path) -> configparser.ConfigParser | None:
     return parser
 
 
+def _id(snapshot_id: str) -> str:
+    if not is_hex_id(snapshot_id):
+        raise IntegrityError(f"{str(snapshot_id)[:80]!r} is not a snapshot id (64 hex digits)")
+    return snapshot_id
+
+
 class SnapshotStore:
     """Paths and file access for the snapshots of one archive."""
 
@@ -140,13 +148,29 @@ class SnapshotStore:
         return Ledger(self.dataset_dir(dataset) / "ledger.jsonl")
 
     def snapshots_dir(self, dataset: str) -> Path:
-        return self.dataset_dir(dataset) / "snapshots"
+        return ensure_no_symlink(self.root, self.dataset_dir(dataset) / "snapshots",
+                                 "a snapshots directory")
 
     def snapshot_dir(self, dataset: str, snapshot_id: str) -> Path:
-        return self.snapshots_dir(dataset) / snapshot_id
+        return ensure_no_symlink(self.root, self.snapshots_dir(dataset) / _id(snapshot_id),
+                                 "a snapshot directory")
 
     def pointer(self, dataset: str, snapshot_id: str) -> Path:
-        return self.snapshots_dir(dataset) / f"{snapshot_id}.dvc"
+        return ensure_no_symlink(self.root, self.snapshots_dir(dataset)
+                                 / f"{_id(snapshot_id)}.dvc", "a DVC pointer")
+
+    def check_pointer(self, dataset: str, snapshot_id: str) -> str:
+        """The `.dir` md5 of a snapshot's DVC pointer, after checking that the pointer is the
+        one DVC writes for it (one directory output at the snapshot's own path, nothing else):
+        DVC follows a pointer's `path` and `wdir` when it checks data out."""
+        pointer = self.pointer(dataset, snapshot_id)
+        text = pointer.read_text(encoding="utf-8", errors="replace")
+        match = POINTER_RE.fullmatch(text)
+        if not match or match.group("path") != snapshot_id:
+            raise IntegrityError(f"{pointer}: not the DVC pointer of snapshot {snapshot_id[:10]}"
+                                 " (it must name one directory output at the snapshot's own "
+                                 "path); refused")
+        return match.group("md5")
 
     def ignore_file(self, dataset: str) -> Path:
         """`snapshots/.gitignore`, holding IGNORE_SNAPSHOT_DIRS (added if missing)."""
@@ -157,6 +181,11 @@ class SnapshotStore:
             atomic_write(path, text + ("" if not text or text.endswith("\n") else "\n")
                          + IGNORE_SNAPSHOT_DIRS + "\n")
         return path
+
+    def git_pending(self, dataset: str) -> Path:
+        """A marker that DATASET's ledger may be ahead of git: made before each ledger
+        write, removed once git has the write; recovery compares with git only then."""
+        return self.state / "pending-git" / check_name("dataset", dataset)
 
     def new_staging_dir(self, label: str) -> Path:
         self.staging.mkdir(parents=True, exist_ok=True)
@@ -214,17 +243,16 @@ class SnapshotStore:
         return self.root / ".dvc" / "cache"
 
     def cache_path(self, md5: str) -> Path:
+        """A DVC cache object by its address (`md5` or `md5.dir`), which must be one."""
+        if not isinstance(md5, str) or not MD5_RE.match(md5.removesuffix(".dir")):
+            raise IntegrityError(f"{str(md5)[:80]!r} is not a DVC object address; refused")
         return self.cache_dir() / "files" / "md5" / md5[:2] / md5[2:]
 
     def directory_manifest(self, dataset: str, snapshot_id: str) -> dict[str, str] | None:
         """relpath -> md5 from the DVC pointer's `.dir` object, or None if not cached."""
-        pointer = self.pointer(dataset, snapshot_id)
-        if not pointer.exists():
+        if not self.pointer(dataset, snapshot_id).exists():
             return None
-        match = DVC_MD5_RE.search(pointer.read_text())
-        if not match:
-            raise IntegrityError(f"{pointer}: not a DVC directory pointer (edited by hand?)")
-        manifest = self.cache_path(match.group(1) + ".dir")
+        manifest = self.cache_path(self.check_pointer(dataset, snapshot_id) + ".dir")
         if not manifest.exists():
             return None
         try:
