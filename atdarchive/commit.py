@@ -8,6 +8,7 @@ nothing is visible; after it, failures only leave notes (DESIGN.md §11).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 from atdarchive.context import ArchiveContext
 from atdarchive.dataset import DatasetConfig
-from atdarchive.errors import AtdError, IngestError
+from atdarchive.errors import AtdError, IngestError, LandedButInterrupted
 from atdarchive.history import History
 from atdarchive.snapshot import Snapshot
 from atdarchive.util import (
@@ -81,7 +82,8 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
                                        encoding=encoding, spec=config.extract or None)
         staged = ctx.store.new_staging_dir(dataset)
         try:
-            record = stage(staged, config, path, original_sha, publication)
+            record = _unless_no_space(path, lambda: stage(staged, config, path, original_sha,
+                                                          publication))
             parent_entry = parent_for(history, channel, published)
             record.update({
                 "dataset": dataset, "channel": channel, "published": published,
@@ -108,13 +110,34 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
-        publish(ctx, staged, record)
-        snapshot = ctx.snapshot_of(record)
-        _update_derived(ctx, snapshot)
+        try:
+            _unless_no_space(path, lambda: publish(ctx, staged, record))
+            snapshot = ctx.snapshot_of(record)
+            _update_derived(ctx, snapshot)
+            flags = _flag_new_release(ctx, snapshot)
+        except KeyboardInterrupt:
+            if record["id"] not in ctx.history(dataset).by_id:
+                raise  # before the commit point: nothing was recorded
+            raise LandedButInterrupted(
+                f"interrupted, but {dataset}@{record['id'][:10]} (published "
+                f"{record['published']}) had already landed; what was cut (git commit, "
+                "indexes) completes on the next write or 'atdarchive verify --repair'") from None
     parent = ctx.snapshot_of(parent_entry.record) if parent_entry else None
     return CommitResult(snapshot, parent, record["summary"],
-                        record.get("identical_to", []), list(ctx.notices),
-                        _flag_new_release(ctx, snapshot))
+                        record.get("identical_to", []), list(ctx.notices), flags)
+
+
+def _unless_no_space(path: Path, step: Any) -> Any:
+    """Run STEP; a full or read-only disk before the commit point is one line, not a trace."""
+    try:
+        return step()
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                             errno.EPERM):
+            raise
+        where = exc.filename or "the archive"
+        raise AtdError(f"{path.name}: not archived: {where}: {exc.strerror} (nothing was "
+                       "recorded; the archive is as it was)") from None
 
 
 def stage(staged: Path, config: DatasetConfig, path: Path, original_sha: str,
@@ -189,15 +212,23 @@ def publish(ctx: ArchiveContext, staged: Path, record: dict[str, Any]) -> None:
     fsync_dir(target.parent)
     try:
         pointer = ctx.store.track(dataset, snapshot_id)
-    except BaseException:
+    except BaseException as exc:
         recover(ctx.store)  # before the ledger line nothing exists: undo at once
+        if isinstance(exc, Exception) and not isinstance(exc, AtdError | OSError):
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise AtdError(f"DVC could not track snapshot {snapshot_id[:10]} ({first}); "
+                           "nothing was recorded") from None
         raise
-    ctx.record_events(  # the ledger line is the commit point
-        dataset, [{"type": "snapshot", "record": record}],
-        f"{dataset}: snapshot {snapshot_id[:10]} published {record['published']} "
-        f"({record['channel']})",
-        body=record.get("message", ""), snapshot_id=snapshot_id,
-        paths=[pointer, ignore])
+    try:
+        ctx.record_events(  # the ledger line is the commit point
+            dataset, [{"type": "snapshot", "record": record}],
+            f"{dataset}: snapshot {snapshot_id[:10]} published {record['published']} "
+            f"({record['channel']})",
+            body=record.get("message", ""), snapshot_id=snapshot_id,
+            paths=[pointer, ignore])
+    except BaseException:
+        recover(ctx.store)  # no ledger line: roll back; a line without git: complete it
+        raise
 
 
 def parent_for(history: History, channel: str, published: str) -> Any:

@@ -61,12 +61,26 @@ def cached_flags(archive: ArchiveContext, snapshot_id: str) -> dict[str, Any] | 
         return None
 
 
-def rebuild(archive: ArchiveContext) -> None:
-    """Drop every derived index and rebuild them from the snapshots."""
+def rebuild(archive: ArchiveContext, dataset: str | None = None) -> list[str]:
+    """Drop every derived index and rebuild those of DATASET (or all) from the snapshots.
+
+    A dataset whose data is not all present (a partial clone) is skipped with a
+    note: its indexes rebuild when its data is pulled and used.
+    """
     from atdarchive.blame import reindex
 
     shutil.rmtree(archive.layout.derived, ignore_errors=True)
-    for dataset in archive.dataset_names():
-        for entry in archive.history(dataset).entries:
+    notes = []
+    for name in [dataset] if dataset else archive.dataset_names():
+        entries = archive.history(name).entries
+        absent = [e for e in entries if any(
+            archive.store.locate(name, e.id, rel) is None for rel in e.record["files"])]
+        if absent:
+            notes.append(f"{name}: indexes not rebuilt: data of {len(absent)} snapshot(s) is "
+                         f"not present (atdarchive pull {name})")
+            continue
+        for entry in entries:
             warm_fingerprints(archive, archive.snapshot_of(entry.record))
-    reindex(archive)
+        reindex(archive, name)
+        notes.append(f"{name}: rebuilt derived indexes")
+    return notes

@@ -28,3 +28,9 @@ class IntegrityError(AtdError):
     """A hash, ledger chain or pointer does not match what was recorded."""
 
     exit_code = 3
+
+
+class LandedButInterrupted(AtdError):
+    """Ctrl-C after the commit point: the release is archived; only follow-up work was cut."""
+
+    exit_code = 130

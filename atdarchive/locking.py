@@ -50,8 +50,8 @@ def exclusive(lock_path: Path, timeout: float | None = None,
     if lock_path.parent.is_symlink():
         raise AtdError(f"{lock_path.parent}: is a symbolic link; an archive must not bring "
                        "links — refused; remove the link")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         if lock_path.is_symlink():

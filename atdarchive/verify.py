@@ -70,7 +70,7 @@ def verify(archive: ArchiveContext, dataset: str | None = None, *, repair: bool 
     problems: list[Problem] = []
     if repair:
         problems += [Problem(None, None, None, f"repaired: {n}", NOTE)
-                     for n in repair_archive(archive)]
+                     for n in repair_archive(archive, dataset)]
     names = [dataset] if dataset else archive.dataset_names()
     problems += _archive_leftovers(archive) + _committed_links(archive)
     for name in names:
@@ -82,7 +82,7 @@ def verify(archive: ArchiveContext, dataset: str | None = None, *, repair: bool 
     return problems
 
 
-def repair_archive(archive: ArchiveContext) -> list[str]:
+def repair_archive(archive: ArchiveContext, dataset: str | None = None) -> list[str]:
     """Recover interrupted commits and rebuild derived state; never touches a snapshot."""
     from atdarchive.derived import rebuild
 
@@ -98,8 +98,7 @@ def repair_archive(archive: ArchiveContext) -> list[str]:
             layout.stamps.unlink()
             notices.append("deleted the verified-hash stamp cache (.atdarchive/verified.json)")
         archive.store.forget_stamps()  # the store caches them in memory too
-        rebuild(archive)
-        notices.append("rebuilt derived indexes")
+        notices += rebuild(archive, dataset)
     return notices
 
 

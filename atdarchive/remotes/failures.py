@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Sequence
 
@@ -22,6 +23,12 @@ def explain(exc: BaseException, records: Sequence[logging.LogRecord] = ()) -> st
         seen.add(id(item))
         causes.append(item)
         todo += [item.__cause__, item.__context__]
+    for cause in causes:  # a local directory's own problem says most
+        if isinstance(cause, OSError) and cause.errno in (errno.EROFS, errno.EACCES, errno.EPERM,
+                                                          errno.ENOSPC) and cause.filename:
+            return (f"the remote directory is not writable here: {cause.filename}: "
+                    f"{cause.strerror}" if cause.errno != errno.ENOSPC
+                    else f"no space left on the remote: {cause.filename}")
     for cause in causes:  # credentials and connection problems say most
         name = type(cause).__name__
         text = str(cause)
