@@ -206,11 +206,13 @@ class Archive(ArchiveContext):
         return blame(self, ref, table=table, **options)
 
     def history_of(self, dataset: str, *, table: str, row: dict[str, str],
-                   column: str | None = None, channel: str = "public") -> Any:
+                   column: str | None = None, channel: str = "public",
+                   strict: bool = False) -> Any:
         """One row (or cell) in every release, oldest first (a `pyarrow.Table`)."""
         from atdarchive.blame import history
 
-        return history(self, dataset, table=table, row=row, column=column, channel=channel)
+        return history(self, dataset, table=table, row=row, column=column, channel=channel,
+                       strict=strict)
 
     def reindex(self, dataset: str | None = None) -> list[dict[str, Any]]:
         """Rebuild the blame indexes (derived state) of DATASET or of every dataset."""
@@ -298,9 +300,11 @@ class Archive(ArchiveContext):
         """
         from atdarchive.remotes import clone
 
-        clone(git_url, directory, pulls=pulls, remote=remote, progress=progress,
-              confirm_remotes=confirm_remotes)
-        return cls(directory)
+        context = clone(git_url, directory, pulls=pulls, remote=remote, progress=progress,
+                        confirm_remotes=confirm_remotes)
+        archive = cls(directory)
+        archive.notices.extend(context.notices)
+        return archive
 
     # -- researchers ---------------------------------------------------------------
     def pin(self, ref: str, lock: str | os.PathLike[str] = "atdarchive.lock") -> dict[str, Any]:

@@ -153,6 +153,10 @@ class Ledger:
                 problems.append(ChainProblem(number, "not valid JSON"))
                 prev = sha256_bytes(line)
                 continue
+            if not isinstance(event, dict):
+                problems.append(ChainProblem(number, "not a JSON object"))
+                prev = sha256_bytes(line)
+                continue
             if event.get("prev") != prev:
                 problems.append(ChainProblem(
                     number, "hash chain broken: the previous line was edited, removed or "

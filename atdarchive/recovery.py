@@ -41,8 +41,12 @@ GIT_LOCK_WAIT = 15.0  # seconds a live git command may keep its lock before we g
 STALE_LOCK_AGE = 10.0  # without /proc, a git lock this old with no git running is stale
 
 
-def recover(store: SnapshotStore) -> list[str]:
-    """Run under the write lock; returns notices of what was repaired."""
+def recover(store: SnapshotStore, *, thorough: bool = False) -> list[str]:
+    """Run under the write lock; returns notices of what was repaired.
+
+    A ledger is compared with git only when a write left it marked pending
+    (`SnapshotStore.git_pending`), or always when `thorough` (`verify --repair`).
+    """
     notices = clear_git_locks(store.root)
     notices += repair_dvc_state(store.root)
     staging = store.staging
@@ -51,13 +55,13 @@ def recover(store: SnapshotStore) -> list[str]:
         notices.append("removed leftover staging from an interrupted commit")
     for dataset in store.dataset_names():
         try:
-            notices += _recover_dataset(store, dataset)
+            notices += _recover_dataset(store, dataset, thorough)
         except AtdError as exc:  # one damaged dataset must not block writes to the others
             notices.append(f"{dataset}: not recovered ({exc}); run 'atdarchive verify {dataset}'")
     return notices
 
 
-def _recover_dataset(store: SnapshotStore, dataset: str) -> list[str]:
+def _recover_dataset(store: SnapshotStore, dataset: str, thorough: bool = False) -> list[str]:
     notices = []
     ledger = store.ledger(dataset)
     if _drop_torn_tail(ledger.path):
@@ -93,7 +97,7 @@ def _recover_dataset(store: SnapshotStore, dataset: str) -> list[str]:
             rolled.add(snapshot_id)
     notices += [f"{dataset}: rolled back unfinished snapshot {i[:10]}" for i in sorted(rolled)]
     pending = store.git_pending(dataset)
-    if not pending.exists():  # every ledger write since the last git commit was committed
+    if not pending.exists() and not thorough:  # every ledger write since was committed
         return notices
     rel = ledger.path.relative_to(store.root).as_posix()
     committed = gitops.show_file(store.root, "HEAD", rel) or b""

@@ -167,9 +167,9 @@ class SnapshotStore:
         text = pointer.read_text(encoding="utf-8", errors="replace")
         match = POINTER_RE.fullmatch(text)
         if not match or match.group("path") != snapshot_id:
-            raise IntegrityError(f"{pointer}: not the DVC pointer of snapshot {snapshot_id[:10]}"
-                                 " (it must name one directory output at the snapshot's own "
-                                 "path); refused")
+            raise IntegrityError(f"{pointer}: not a DVC directory pointer of snapshot "
+                                 f"{snapshot_id[:10]} (it must name one directory output at the "
+                                 "snapshot's own path; edited by hand?); refused")
         return match.group("md5")
 
     def ignore_file(self, dataset: str) -> Path:

@@ -68,27 +68,34 @@ def verify(archive: ArchiveContext, dataset: str | None = None, *, repair: bool 
     `progress(dataset, done, total)` is called after each snapshot.
     """
     problems: list[Problem] = []
+    if dataset and dataset not in archive.dataset_names():
+        archive.dataset(dataset)  # an unknown name is a usage error, not a finding
     if repair:
         problems += [Problem(None, None, None, f"repaired: {n}", NOTE)
                      for n in repair_archive(archive, dataset)]
     names = [dataset] if dataset else archive.dataset_names()
     problems += _archive_leftovers(archive) + _committed_links(archive)
     for name in names:
-        config = archive.dataset(name)  # by directory; the file's own name must agree
-        if config.name != name:
-            problems.append(Problem(name, None, "dataset.toml", f"dataset.toml names dataset "
-                                    f"{config.name!r}, but it lives in datasets/{name}/"))
-        problems += _Verifier(archive, name, fast=fast, progress=progress).run()
+        try:
+            config = archive.dataset(name)  # by directory; the file's own name must agree
+            if config.name != name:
+                problems.append(Problem(name, None, "dataset.toml", f"dataset.toml names "
+                                        f"dataset {config.name!r}, but it lives in "
+                                        f"datasets/{name}/"))
+            problems += _Verifier(archive, name, fast=fast, progress=progress).run()
+        except AtdError as exc:  # what stops one dataset's check is its problem; go on
+            problems.append(Problem(name, None, None, str(exc)))
     return problems
 
 
 def repair_archive(archive: ArchiveContext, dataset: str | None = None) -> list[str]:
     """Recover interrupted commits and rebuild derived state; never touches a snapshot."""
     from atdarchive.derived import rebuild
+    from atdarchive.recovery import recover
 
     notices: list[str] = []
     with archive.write_lock():  # runs recovery: staging, unfinished snapshots, git, DVC locks
-        notices += archive.notices
+        notices += archive.notices + recover(archive.store, thorough=True)
         archive.notices.clear()
         layout = archive.layout
         if layout.derived.exists():
@@ -261,7 +268,15 @@ class _Verifier:
         if not isinstance(files, dict) or not files:
             self.add("record lists no files", snapshot_id)
             return
-        pointer = self.store.pointer(self.dataset, snapshot_id)
+        pointer = self.snapdir / f"{snapshot_id}.dvc"  # checked here, not refused
+        workdir = self.snapdir / snapshot_id
+        for path in (pointer, workdir):
+            link = symlink_on_path(self.archive.root, path)
+            if link is not None:
+                self.add(f"{link.relative_to(self.archive.root)} is a symbolic link (an archive "
+                         "must not bring links; commands refuse to read or write through it)",
+                         snapshot_id)
+                return
         manifest: dict[str, str] | None = None
         if not pointer.exists():
             self.add("DVC pointer missing", snapshot_id, pointer.name)
@@ -272,13 +287,6 @@ class _Verifier:
             missing = sorted(set(files) - set(manifest))
             self.add(f"DVC manifest does not list exactly the record's files (extra: {extra}, "
                      f"missing: {missing})", snapshot_id, pointer.name)
-        workdir = self.store.snapshot_dir(self.dataset, snapshot_id)
-        link = symlink_on_path(self.archive.root, workdir)
-        if link is not None:
-            self.add(f"{link.relative_to(self.archive.root)} is a symbolic link (an archive must "
-                     "not bring links; commands refuse to read or write through it)",
-                     snapshot_id)
-            return
         if workdir.is_dir():
             present = {p.relative_to(workdir).as_posix() for p in workdir.rglob("*")
                        if p.is_file() or p.is_symlink()}

@@ -100,8 +100,8 @@ def _install(phase: str) -> None:
     elif phase == "recovering":
         real_recover = recovery._recover_dataset
 
-        def recover_dataset(archive, dataset):
-            out = real_recover(archive, dataset)
+        def recover_dataset(*args):
+            out = real_recover(*args)
             if out:
                 _die()
             return out

@@ -79,7 +79,7 @@ def test_read_commands_work_on_a_read_only_archive(two_releases: Archive, tmp_pa
     reads = [[EXE, "-C", root, *args] for args in (
         ("log", "ds"), ("show", "ds@latest"), ("diff", "ds@latest"),
         ("blame", "ds@latest"), ("history", "ds", "--row", "k=7"), ("audit", "ds"),
-        ("verify", "ds"), ("export", "ds@latest", str(tmp_path / "out.csv")))]
+        ("verify", "ds"), ("export", "ds@latest", "-o", str(tmp_path / "out.csv")))]
     writes = [[EXE, "-C", root, *args] for args in (
         ("tag", "ds@latest", "v1"),
         ("commit", "ds", str(write_csv(tmp_path / "c.csv", [{"k": 1, "v": 1}])),

@@ -59,7 +59,7 @@ def test_remote_config_is_committed_and_listed(pushed, cli) -> None:
 def test_clone_pulls_only_the_asked_snapshot(pushed, tmp_path: Path, cli) -> None:
     archive, _, first, second = pushed
     b_dir = tmp_path / "b"
-    result = cli("clone", archive.root, b_dir, "--pull", f"ds@{first[:10]}")
+    result = cli("clone", archive.root, b_dir, "--pull", f"ds@{first[:10]}", "--confirm-remotes")
     assert result.code == 0, result.err
     b = Archive(b_dir)
     assert [e.id for e in b.history("ds").entries] == [first, second]  # the whole ledger
@@ -105,7 +105,7 @@ def test_tampered_remote_copy_fails_pull_and_leaves_no_bad_data(pushed, tmp_path
     os.chmod(bad, 0o644)
     bad.write_bytes(b"PAR1 forged bytes PAR1")
     b_dir = tmp_path / "b"
-    assert cli("clone", archive.root, b_dir).code == 0
+    assert cli("clone", archive.root, b_dir, "--confirm-remotes").code == 0
     result = cli("-C", b_dir, "pull", f"ds@{first[:10]}")
     assert result.code == 3
     assert len(result.err.strip().splitlines()) == 1

@@ -322,7 +322,7 @@ def test_repair_rebuilds_derived_state_and_never_touches_snapshots(filled: Archi
     import atdarchive.derived as derived
 
     calls = []
-    monkeypatch.setattr(derived, "rebuild", lambda archive: calls.append(archive.root),
+    monkeypatch.setattr(derived, "rebuild", lambda archive, *_: calls.append(archive.root) or [],
                         raising=False)
     state = filled.store.state
     (state / "derived").mkdir(parents=True, exist_ok=True)
