@@ -8,6 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BENCHES = [
+    ("startup", ["startup_bench.py"]),
     ("log", ["log_bench.py", "--snapshots", "1000"]),
     ("ingest", ["ingest_bench.py"]),
     ("diff", ["diff_bench.py", "--rows", "1000000,5000000"]),

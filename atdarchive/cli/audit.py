@@ -61,7 +61,7 @@ def _run(ctx: typer.Context, dataset: str, since: str | None, channels: str | No
          as_json: bool, html: str | None, md: str | None, threshold: float,
          recycled_share: float, period_days: int, min_base: float) -> None:
     from atdarchive.audit import AuditOptions
-    from atdarchive.audit import audit as run_audit
+    from atdarchive.cli.common import progress_bar
     from atdarchive.render.audit_report import render_text, write_report
 
     if period_days < 0:
@@ -75,7 +75,8 @@ def _run(ctx: typer.Context, dataset: str, since: str | None, channels: str | No
     if options.recycled_share > 1:
         raise AtdError(f"--recycled-share: at most 100, got {recycled_share:g}")
     archive = open_archive(ctx)
-    report = run_audit(archive, dataset, options, progress=_progress())
+    with progress_bar("auditing", enabled=not as_json) as progress:
+        report = archive.audit(dataset, options, progress=progress)
     flush_notices(archive)
     for path, fmt in ((html, "html"), (md, "md")):
         if path is not None:
@@ -85,16 +86,3 @@ def _run(ctx: typer.Context, dataset: str, since: str | None, channels: str | No
         emit_json(report.to_json())
     else:
         sys.stdout.write(render_text(report))
-
-
-def _progress():
-    """A progress line on stderr for long audits (only when stderr is a terminal)."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(_label: str, done: int, total: int) -> None:
-        if total >= 20:
-            end = "\n" if done == total else "\r"
-            print(f"auditing releases {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-    return show

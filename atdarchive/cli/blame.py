@@ -57,11 +57,11 @@ def blame_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Which release gave each value of a table, from what, and when it was published."""
-    from atdarchive.blame import FORMAT_NOTE, META, STRICT_NOTE, blame, by_row, row_changes
+    from atdarchive.blame import FORMAT_NOTE, META, STRICT_NOTE, by_row, row_changes
 
     archive = open_archive(ctx)
-    result = blame(archive, ref, table=table, rows=_parse_rows(row) or None,
-                   columns=column or None, as_of=as_of, strict=strict)
+    result = archive.blame(ref, table=table, rows=_parse_rows(row) or None,
+                           columns=column or None, as_of=as_of, strict=strict)
     flush_notices(archive)
     meta = json.loads(result.schema.metadata[META])
     if as_json or cells:
@@ -116,12 +116,12 @@ def history_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """A row (or one cell) in every release, oldest first: changes, republications, gaps."""
-    from atdarchive.blame import FORMAT_NOTE, STRICT_NOTE, history
+    from atdarchive.blame import FORMAT_NOTE, STRICT_NOTE
 
     archive = open_archive(ctx)
     rows = _parse_rows(row)
-    result = history(archive, dataset, table=table, row=rows, column=column,
-                     channel=channel, strict=strict)
+    where = {"table": table, "row": rows, "column": column, "channel": channel}
+    result = archive.history_of(dataset, **where, strict=strict)
     flush_notices(archive)
     if as_json:
         emit_json(result.to_pylist())
@@ -157,10 +157,8 @@ def reindex_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Rebuild the derived blame indexes (safe any time; they are local state)."""
-    from atdarchive.blame import reindex
-
     archive = open_archive(ctx)
-    built = reindex(archive, dataset)
+    built = archive.reindex(dataset)
     flush_notices(archive)
     if as_json:
         emit_json(built)

@@ -1,4 +1,7 @@
-"""Core commands: init, dataset, commit, log, show, tables, export, tag, tags."""
+"""The archive itself: init, dataset add/list, commit, fetch, log, show, tables, export, tag(s).
+
+Each command is a thin layer over one `Archive` method.
+"""
 
 from __future__ import annotations
 
@@ -24,11 +27,13 @@ def register(app: typer.Typer) -> None:
     app.command("tags")(tags)
 
 
-def init(path: Path = typer.Argument(Path("."), help="Directory to make an archive.")) -> None:
-    """Make PATH an archive (git init and DVC init where missing). Safe to repeat."""
+def init(ctx: typer.Context,
+         path: Path = typer.Argument(Path("."), help="Directory to make an archive.")) -> None:
+    """Make PATH (under -C, if given) an archive: git and DVC init where missing. Repeatable."""
     from atdarchive.archive import Archive
+    from atdarchive.cli.common import new_archive_path
 
-    archive = Archive.init(path)
+    archive = Archive.init(new_archive_path(ctx, path))
     print(f"archive ready at {archive.root}")
 
 
@@ -130,13 +135,12 @@ def fetch(
 ) -> None:
     """Download publication(s); archive new bytes, record an 'unchanged' check otherwise."""
     from atdarchive.changes import describe
-    from atdarchive.fetch import fetch as fetch_url
 
     archive = open_archive(ctx)
     results = []
     for url in urls:
-        result = fetch_url(archive, dataset, url, published=published, period=period,
-                           channel=channel, archivist=archivist, message=message)
+        result = archive.fetch(dataset, url, published=published, period=period,
+                               channel=channel, archivist=archivist, message=message)
         flush_notices(archive)
         results.append(result)
         if as_json:

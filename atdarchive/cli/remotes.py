@@ -1,18 +1,22 @@
-"""Remote, pinning and citation commands: remote add/list/lock, push, pull, clone, pin, cite."""
+"""Remotes: remote add/list/lock, push, pull, clone (shared storage for snapshot data)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from atdarchive.cli.common import JSON_OPTION, emit_json, flush_notices, note, open_archive
 
+if TYPE_CHECKING:
+    from atdarchive.remotes import TransferResult
+
 _DIR_ARG = typer.Argument(..., help="New directory.")
 _PULL_OPTION = typer.Option([], "--pull", help="DATASET[@REF] to pull (repeat).")
-_LOCK_OPTION = typer.Option(Path("atdarchive.lock"), "--lock", help="Lockfile to write.")
+_TARGET_ARG = typer.Argument(None, metavar="[DATASET[@REF]]",
+                             help="One snapshot, a dataset, or (default) everything.")
+_REMOTE_OPTION = typer.Option(None, "--remote", "-r", help="Remote name (default: default).")
 
 remote_app = typer.Typer(help="Shared storage for snapshot data (DVC remotes).",
                          no_args_is_help=True)
@@ -23,27 +27,6 @@ def register(app: typer.Typer) -> None:
     app.command("push")(push)
     app.command("pull")(pull)
     app.command("clone")(clone)
-    app.command("pin")(pin)
-    app.command("cite")(cite)
-
-
-@contextlib.contextmanager
-def _progress_bar() -> Iterator[object]:
-    """A rich progress bar on stderr; yields the (description, done, total) callback."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(description: str, done: int, total: int) -> None:
-            if description not in tasks:
-                tasks[description] = bar.add_task(description, total=total)
-            bar.update(tasks[description], completed=done, total=total)
-
-        yield update
 
 
 @remote_app.command("add")
@@ -56,10 +39,8 @@ def remote_add(
     default: bool = typer.Option(False, "--default", help="Use it when --remote is not given."),
 ) -> None:
     """Add a data remote (committed to .dvc/config; credentials stay out of git)."""
-    from atdarchive.remotes import add_remote
-
     archive = open_archive(ctx)
-    remote = add_remote(archive, name, url, endpoint_url=endpoint_url, default=default)
+    remote = archive.add_remote(name, url, endpoint_url=endpoint_url, default=default)
     flush_notices(archive)
     print(f"remote {remote.name} added: {remote.url}{' (default)' if remote.default else ''}")
     if remote.kind == "s3":
@@ -70,9 +51,7 @@ def remote_add(
 @remote_app.command("list")
 def remote_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List data remotes, the default first."""
-    from atdarchive.remotes import remotes
-
-    rows = [r.to_json() for r in remotes(open_archive(ctx))]
+    rows = [r.to_json() for r in open_archive(ctx).remotes()]
     if as_json:
         emit_json(rows)
         return
@@ -87,6 +66,19 @@ def remote_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         print(f"{row['name']}  {row['url']}{endpoint}{extra}")
 
 
+@remote_app.command("confirm")
+def remote_confirm(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="A directory remote that came with the archive."),
+) -> None:
+    """Trust a directory remote named by the committed config (recorded in .dvc/config.local)."""
+    archive = open_archive(ctx)
+    remote = archive.confirm_remote(name)
+    flush_notices(archive)
+    print(f"remote {remote.name} confirmed: {remote.url} (recorded in .dvc/config.local, "
+          "never committed)")
+
+
 @remote_app.command("lock")
 def remote_lock(
     ctx: typer.Context,
@@ -95,19 +87,27 @@ def remote_lock(
     mode: str = typer.Option("compliance", "--mode", help="compliance or governance."),
 ) -> None:
     """Put every object pushed to this remote under S3 Object Lock retention."""
-    from atdarchive.remotes import lock_remote
-
     archive = open_archive(ctx)
-    remote = lock_remote(archive, name, days, mode)
+    remote = archive.lock_remote(name, days, mode)
     flush_notices(archive)
     print(f"remote {remote.name} locked: pushes retain objects {remote.lock_days} days "
           f"({remote.lock_mode}); already pushed snapshots are locked on the next push")
 
 
-def _report(result: object, verb: str, as_json: bool) -> None:
-    from atdarchive.remotes import TransferResult
+def _transfer(ctx: typer.Context, verb: str, target: str | None, remote: str | None,
+              as_json: bool) -> None:
+    """Push or pull (VERB "pushed" or "pulled") with a progress bar, then report."""
+    from atdarchive.cli.common import progress_bar
 
-    assert isinstance(result, TransferResult)
+    archive = open_archive(ctx)
+    move = archive.push if verb == "pushed" else archive.pull
+    with progress_bar(enabled=not as_json) as progress:
+        result = move(target, remote=remote, progress=progress)
+    flush_notices(archive)
+    _report(result, verb, as_json)
+
+
+def _report(result: TransferResult, verb: str, as_json: bool) -> None:
     for message in result.notices:
         note(f"note: {message}")
     if as_json:
@@ -118,81 +118,36 @@ def _report(result: object, verb: str, as_json: bool) -> None:
           f"transferred{locked}) {'to' if verb == 'pushed' else 'from'} {result.remote}")
 
 
-def push(
-    ctx: typer.Context,
-    target: str = typer.Argument(None, metavar="[DATASET[@REF]]",
-                                 help="One snapshot, a dataset, or (default) everything."),
-    remote: str = typer.Option(None, "--remote", "-r", help="Remote name (default: default)."),
-    as_json: bool = JSON_OPTION,
-) -> None:
+def push(ctx: typer.Context, target: str = _TARGET_ARG, remote: str = _REMOTE_OPTION,
+         as_json: bool = JSON_OPTION) -> None:
     """Upload snapshot data; on a locked remote, put it under Object Lock retention."""
-    from atdarchive.remotes import push as push_data
-
-    archive = open_archive(ctx)
-    with _progress_bar() as progress:
-        result = push_data(archive, target, remote=remote, progress=progress)
-    flush_notices(archive)
-    _report(result, "pushed", as_json)
+    _transfer(ctx, "pushed", target, remote, as_json)
 
 
-def pull(
-    ctx: typer.Context,
-    target: str = typer.Argument(None, metavar="[DATASET[@REF]]",
-                                 help="One snapshot, a dataset, or (default) everything."),
-    remote: str = typer.Option(None, "--remote", "-r", help="Remote name (default: default)."),
-    as_json: bool = JSON_OPTION,
-) -> None:
+def pull(ctx: typer.Context, target: str = _TARGET_ARG, remote: str = _REMOTE_OPTION,
+         as_json: bool = JSON_OPTION) -> None:
     """Download snapshot data (only what is asked) and verify every file's sha256."""
-    from atdarchive.remotes import pull as pull_data
-
-    archive = open_archive(ctx)
-    with _progress_bar() as progress:
-        result = pull_data(archive, target, remote=remote, progress=progress)
-    flush_notices(archive)
-    _report(result, "pulled", as_json)
+    _transfer(ctx, "pulled", target, remote, as_json)
 
 
 def clone(
+    ctx: typer.Context,
     git_url: str = typer.Argument(..., help="Git URL or path of an archive."),
     directory: Path = _DIR_ARG,
     pull_refs: list[str] = _PULL_OPTION,
-    remote: str = typer.Option(None, "--remote", "-r", help="Remote name (default: default)."),
+    remote: str = _REMOTE_OPTION,
+    confirm_remotes: bool = typer.Option(
+        False, "--confirm-remotes",
+        help="Trust directory remotes outside the clone that its config names."),
 ) -> None:
     """Clone an archive (its ledgers by git) and pull the asked snapshots, verified."""
-    from atdarchive.remotes import clone as clone_archive
+    from atdarchive.archive import Archive
+    from atdarchive.cli.common import new_archive_path, progress_bar
 
-    with _progress_bar() as progress:
-        archive = clone_archive(git_url, directory, pulls=pull_refs, remote=remote,
-                                progress=progress)
+    with progress_bar() as progress:
+        archive = Archive.clone(git_url, new_archive_path(ctx, directory), pulls=pull_refs,
+                                remote=remote, progress=progress,
+                                confirm_remotes=confirm_remotes)
+    flush_notices(archive)
     print(f"cloned {git_url} into {archive.root}"
           + (f"; pulled {', '.join(pull_refs)}" if pull_refs else ""))
-
-
-def pin(
-    ctx: typer.Context,
-    ref: str = typer.Argument(..., help="DATASET@REF to pin."),
-    lock: Path = _LOCK_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Pin a snapshot in a lockfile (ids and hashes) for reproducible loads."""
-    from atdarchive.pinning import pin as pin_snapshot
-
-    archive = open_archive(ctx)
-    entry = pin_snapshot(archive, ref, lock)
-    flush_notices(archive)
-    if as_json:
-        emit_json(entry)
-        return
-    print(f"pinned {entry['ref']} (published {entry['published']}, {len(entry['files'])} "
-          f"file(s) hashed) in {lock}")
-
-
-def cite(
-    ctx: typer.Context,
-    ref: str = typer.Argument(..., help="DATASET@REF to cite."),
-    format: str = typer.Option("text", "--format", "-f", help="text, bibtex or csl-json."),
-) -> None:
-    """Print a citation naming the snapshot id and hashes."""
-    from atdarchive.citation import cite as make_citation
-
-    print(make_citation(open_archive(ctx), ref, format))

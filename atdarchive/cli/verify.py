@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from atdarchive.cli.common import JSON_OPTION, emit_json, note, open_archive
+from atdarchive.cli.common import JSON_OPTION, emit_json, note, open_archive, progress_bar
 
 
 def register(app: typer.Typer) -> None:
@@ -31,16 +31,16 @@ def verify(
         help="Also check a lockfile's pinned snapshots and hashes."),
 ) -> None:
     """Re-hash every snapshot and check ledger, pointers and git; exit 3 on any problem."""
-    from atdarchive import verify as v
+    from atdarchive.verify import ERROR
 
     archive = open_archive(ctx)
-    problems = v.verify(archive, dataset, repair=repair, fast=fast,
-                        progress=None if as_json else _progress())
+    with progress_bar("verifying", enabled=not as_json) as progress:
+        problems = archive.verify(dataset, repair=repair, fast=fast, progress=progress)
     if remote:
-        problems += v.verify_remote(archive, remote)
+        problems += archive.verify_remote(remote)
     if lock is not None:
-        problems += v.verify_lockfile(archive, lock)
-    errors = [p for p in problems if p.severity == v.ERROR]
+        problems += archive.verify_lockfile(lock)
+    errors = [p for p in problems if p.severity == ERROR]
     snapshots = sum(len(archive.history(n).entries) for n in
                     ([dataset] if dataset else archive.dataset_names()))
     if as_json:
@@ -48,7 +48,7 @@ def verify(
                    "problems": [p.to_json() for p in problems]})
     else:
         for problem in problems:
-            (print if problem.severity == v.ERROR else note)(str(problem))
+            (print if problem.severity == ERROR else note)(str(problem))
         if errors:
             print(f"verify FAILED: {len(errors)} problem(s) in {snapshots} snapshot(s)")
         else:
@@ -57,18 +57,3 @@ def verify(
             print(f"ok: {snapshots} snapshot(s) verified{' (fast)' if fast else ''}{extra}")
     if errors:
         raise typer.Exit(3)
-
-
-def _progress():  # noqa: ANN202 - a small closure
-    """A one-line progress report on stderr for long runs (only on a terminal)."""
-    import sys
-
-    if not sys.stderr.isatty():
-        return None
-
-    def show(dataset: str, done: int, total: int) -> None:
-        end = "\n" if done == total else ""
-        sys.stderr.write(f"\rverifying {dataset}: {done}/{total} snapshot(s)" + end)
-        sys.stderr.flush()
-
-    return show

@@ -1,0 +1,5 @@
+"""`python -m atdarchive.cli ...` runs the command line (handy with `-X importtime`)."""
+
+from atdarchive.cli import main
+
+main()
