@@ -47,47 +47,25 @@ class Layout:
         self.state = root / STATE_DIR
         self.staging = self.state / "staging"
         self.lock = self.state / "lock"
-        self._local: Path | None = None
+        self.local = self._local_dir()
+        self.stamps = self.local / "verified.json"  # a cache: deleting it costs re-hashing
+        self.derived = self.local / "derived"
+        self.fingerprints = self.derived / "fingerprints"
+        self.blame = self.derived / "blame"
+        self.audit = self.derived / "audit"
+        self.summaries = self.derived / "summaries"
 
-    @property
-    def local(self) -> Path:
+    def _local_dir(self) -> Path:
         """Where caches go: `.atdarchive/`, or a per-archive folder of the user's cache
         directory when that cannot be written (read-only archive) or is a symbolic link
         (an archive must not bring links)."""
-        if self._local is None:
-            self._local = self.state
-            usable = (not self.state.is_symlink()
-                      and _writable(self.state if self.state.exists() else self.root))
-            if not usable:
-                digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
-                base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                self._local = base / "atdarchive" / digest
-        return self._local
-
-    @property
-    def derived(self) -> Path:
-        return self.local / "derived"
-
-    @property
-    def stamps(self) -> Path:
-        """The verified-hash stamp cache (a cache: deleting it only costs re-hashing)."""
-        return self.local / "verified.json"
-
-    @property
-    def fingerprints(self) -> Path:
-        return self.derived / "fingerprints"
-
-    @property
-    def blame(self) -> Path:
-        return self.derived / "blame"
-
-    @property
-    def audit(self) -> Path:
-        return self.derived / "audit"
-
-    @property
-    def summaries(self) -> Path:
-        return self.derived / "summaries"
+        usable = (not self.state.is_symlink()
+                  and _writable(self.state if self.state.exists() else self.root))
+        if usable:
+            return self.state
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return base / "atdarchive" / digest
 
     def flags(self, snapshot_id: str) -> Path:
         return self.audit / "flags" / f"{snapshot_id}.json"

@@ -22,20 +22,22 @@ LATEST_RE = re.compile(r"^latest(?:~(\d+))?$")
 HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
 
 
-@dataclass(frozen=True, eq=False)
-class Entry:
-    """One snapshot in the history: its record and where it sits in the ledger."""
+class RecordFields:
+    """The fields every view of a snapshot record reads the same way."""
 
     record: dict[str, Any]
-    seq: int
 
     @property
     def id(self) -> str:
-        return self.record["id"]
+        return self.record.get("id", "staged")  # a staged snapshot has no id yet
 
     @property
-    def short(self) -> str:
+    def short_id(self) -> str:
         return self.id[:SHORT_ID]
+
+    @property
+    def dataset(self) -> str:
+        return self.record["dataset"]
 
     @property
     def channel(self) -> str:
@@ -44,6 +46,18 @@ class Entry:
     @property
     def published(self) -> str:
         return self.record["published"]
+
+
+@dataclass(frozen=True, eq=False)
+class Entry(RecordFields):
+    """One snapshot in the history: its record and where it sits in the ledger."""
+
+    record: dict[str, Any]
+    seq: int
+
+    @property
+    def short(self) -> str:
+        return self.short_id
 
     def order_key(self) -> tuple[Any, ...]:
         return (*published_sort_key(self.published), self.seq)

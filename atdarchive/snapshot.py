@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atdarchive.errors import AtdError
-from atdarchive.history import SHORT_ID
+from atdarchive.history import RecordFields
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from atdarchive.store import SnapshotStore
 
 
-class Snapshot:
+class Snapshot(RecordFields):
     """One immutable publication: `.record`, `.tables`, `.table(name)`, `.original_path`."""
 
     def __init__(self, store: SnapshotStore, record: dict[str, Any],
@@ -24,32 +24,12 @@ class Snapshot:
         self.record = record
         self._directory = directory  # a staged snapshot, read before it is published
 
-    @property
-    def id(self) -> str:
-        return self.record.get("id", "staged")
-
     def __repr__(self) -> str:
         return f"<Snapshot {self.ref} published {self.published} ({self.channel})>"
 
     @property
-    def short_id(self) -> str:
-        return self.id[:SHORT_ID]
-
-    @property
-    def dataset(self) -> str:
-        return self.record["dataset"]
-
-    @property
     def ref(self) -> str:
         return f"{self.dataset}@{self.short_id}"
-
-    @property
-    def published(self) -> str:
-        return self.record["published"]
-
-    @property
-    def channel(self) -> str:
-        return self.record["channel"]
 
     @property
     def table_names(self) -> list[str]:

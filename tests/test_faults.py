@@ -78,7 +78,7 @@ def test_read_commands_work_on_a_read_only_archive(two_releases: Archive, tmp_pa
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "COLUMNS": "100"}
     reads = [[EXE, "-C", root, *args] for args in (
         ("log", "ds"), ("show", "ds@latest"), ("diff", "ds@latest"),
-        ("blame", "ds@latest"), ("history", "ds", "--row", "k=7"), ("audit", "ds"),
+        ("blame", "ds@latest"), ("history", "ds", "--table", "data", "--row", "k=7"), ("audit", "ds"),
         ("verify", "ds"), ("export", "ds@latest", "-o", str(tmp_path / "out.csv")))]
     writes = [[EXE, "-C", root, *args] for args in (
         ("tag", "ds@latest", "v1"),
@@ -218,9 +218,9 @@ def test_an_unwritable_directory_remote_says_what_is_wrong(archive: Archive, tmp
 
 def test_repair_of_one_dataset_in_a_partial_clone(tmp_path: Path, cli):
     author = Archive.init(tmp_path / "author")
-    for name in ("one", "two"):
+    for number, name in enumerate(("one", "two")):
         author.add_dataset(name)
-        author.commit(name, write_csv(tmp_path / f"{name}.csv", [{"k": 1, "v": 1}]),
+        author.commit(name, write_csv(tmp_path / f"{name}.csv", [{"k": 1, "v": number}]),
                       published="2024-01-01")
     author.add_remote("shared", str(tmp_path / "store"), default=True)
     author.push()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from atdarchive.audit import KINDS, SEVERITIES, AuditReport, Finding
+from atdarchive.render.safe import markdown
 
 __all__ = ["render_html", "render_markdown", "render_text", "write_report"]
 
@@ -348,14 +349,14 @@ about and, for comparisons, the other release and its publication date; cite ids
 
 
 def _md(text: Any) -> str:
-    return _fmt(text).replace("|", "\\|").replace("\n", " ")
+    return markdown(_fmt(text))
 
 
 def _md_list_table(rows: list[dict[str, Any]]) -> list[str]:
     cols: list[str] = []
     for r in rows:
         cols += [c for c in r if c not in cols]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out = ["| " + " | ".join(map(markdown, cols)) + " |", "|" + "---|" * len(cols)]
     for r in rows[:MAX_LIST_ROWS]:
         out.append("| " + " | ".join(
             _pct(r.get(c)) if c == "rel_change" else _md(r.get(c)) for c in cols) + " |")
@@ -368,7 +369,7 @@ def render_markdown(report: AuditReport) -> str:
     """The report as Markdown (GitHub flavour), for issues and notes."""
     counts = report.counts()
     sev = counts["by_severity"]
-    lines = [f"# Forensic audit — {report.dataset}", "",
+    lines = [f"# Forensic audit — {markdown(report.dataset)}", "",
              f"{len(report.releases)} release(s), channel(s) {', '.join(report.channels)}: "
              f"**{sev['alert']} alert(s)**, {sev['warning']} warning(s), {sev['info']} info.", "",
              "## Releases", "",
@@ -385,7 +386,7 @@ def render_markdown(report: AuditReport) -> str:
     for f in report.findings:
         table = f" — `{f.table}`" if f.table else ""
         lines += [f"### {f.severity.upper()}: {KIND_LABEL[f.kind]} · {f.published} · "
-                  f"`{f.short_id}`{table}", "", f.summary, ""]
+                  f"`{f.short_id}`{table}", "", markdown(f.summary), ""]
         for key, value in f.evidence.items():
             if isinstance(value, list) and value and isinstance(value[0], dict):
                 lines += [f"- {key.replace('_', ' ')}:", ""]

@@ -16,8 +16,9 @@ from typing import Any, TextIO
 # (which reorder what a reader sees: "Trojan Source").
 CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 CONTROL_OR_NEWLINE_RE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# HTML, table breaks, code spans and links; emphasis (`*`, `_`) is harmless and stays.
 MARKDOWN_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`",
-                    "*": "\\*", "_": "\\_", "[": "\\[", "]": "\\]", "\\": "\\\\"}
+                    "[": "\\[", "]": "\\]", "\\": "\\\\"}
 
 
 def _escape(match: re.Match[str]) -> str:
