@@ -21,22 +21,20 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from atdarchive import gitops
 from atdarchive.errors import AtdError
 from atdarchive.ledger import GENESIS
 from atdarchive.locking import pid_alive
 from atdarchive.paths import ensure_no_symlink, open_nofollow
-from atdarchive.store import IGNORE_SNAPSHOT_DIRS, SNAPSHOT_LINE_RE
+from atdarchive.store import IGNORE_SNAPSHOT_DIRS, SNAPSHOT_LINE_RE, SnapshotStore
 from atdarchive.util import atomic_write, sha256_bytes
 
-if TYPE_CHECKING:
-    from atdarchive.store import SnapshotStore
-
+TEMP_FILE_RE = re.compile(r"^\..+\.tmp-\d+$")  # what `util.atomic_write` writes first
 GIT_LOCK_WAIT = 15.0  # seconds a live git command may keep its lock before we give up
 STALE_LOCK_AGE = 10.0  # without /proc, a git lock this old with no git running is stale
 
@@ -70,7 +68,12 @@ def _recover_dataset(store: SnapshotStore, dataset: str, thorough: bool = False)
     ids = {e["record"]["id"] for e in trusted if e["type"] == "snapshot"}
     snapshots = store.snapshots_dir(dataset)
     gitignore = snapshots / ".gitignore"
-    keep = ids | _committed_pointers(store, snapshots, ids, gitignore)
+    names = sorted(os.listdir(snapshots)) if snapshots.exists() else []  # strings: fast
+    for name in [n for n in names if TEMP_FILE_RE.match(n)]:  # a write cut short
+        (snapshots / name).unlink(missing_ok=True)
+        notices.append(f"{dataset}: removed {name}, left by an interrupted write")
+    strays = [n for n in names if not n.startswith(".") and n.removesuffix(".dvc") not in ids]
+    keep = ids | _committed_pointers(store, snapshots, ids, strays, gitignore)
     rolled: set[str] = set()
     if gitignore.exists():
         lines = gitignore.read_text().splitlines(keepends=True)
@@ -85,11 +88,9 @@ def _recover_dataset(store: SnapshotStore, dataset: str, thorough: bool = False)
             else:
                 atomic_write(gitignore, "".join(kept).encode())
             rolled |= {line.strip()[1:] for line in lines if line not in kept}
-    if snapshots.exists():
-        for path in sorted(snapshots.iterdir()):
-            snapshot_id = path.name.removesuffix(".dvc")
-            if path.name.startswith(".") or snapshot_id in keep:
-                continue
+    for name in strays:
+        snapshot_id, path = name.removesuffix(".dvc"), snapshots / name
+        if snapshot_id not in keep:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
@@ -118,14 +119,12 @@ def _recover_dataset(store: SnapshotStore, dataset: str, thorough: bool = False)
 
 
 def _committed_pointers(store: SnapshotStore, snapshots: Path, ids: set[str],
-                        gitignore: Path) -> set[str]:
+                        strays: list[str], gitignore: Path) -> set[str]:
     """Ids of `.dvc` pointers committed at HEAD — asked of git only when something on disk
-    is not in the ledger (the common case needs no git call)."""
-    names = [p.name.removesuffix(".dvc") for p in snapshots.iterdir()] if snapshots.exists() \
-        else []
+    (STRAYS, .gitignore lines) is not in the ledger: the common case needs no git call."""
     lines = gitignore.read_text().split() if gitignore.exists() else []
-    unknown = [n for n in names if not n.startswith(".") and n not in ids]
-    unknown += [line[1:] for line in lines if SNAPSHOT_LINE_RE.match(line) and line[1:] not in ids]
+    unknown = strays + [line[1:] for line in lines
+                        if SNAPSHOT_LINE_RE.match(line) and line[1:] not in ids]
     if not unknown:
         return set()
     rel = snapshots.relative_to(store.root).as_posix()

@@ -28,7 +28,15 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+    return _file_digest(path, hashlib.sha256())
+
+
+def md5_file(path: Path) -> str:
+    """DVC's content address of a file (not a security hash)."""
+    return _file_digest(path, hashlib.md5())  # noqa: S324
+
+
+def _file_digest(path: Path, digest: Any) -> str:
     with open(path, "rb") as fh:
         while chunk := fh.read(HASH_CHUNK):
             digest.update(chunk)

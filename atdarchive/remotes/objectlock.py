@@ -12,7 +12,6 @@ overwritten on the remote.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from atdarchive.remotes.config import (
 )
 from atdarchive.remotes.failures import explain
 from atdarchive.remotes.objects import DIR_OBJECT, select_snapshots, snapshot_objects
-from atdarchive.util import utc_now
+from atdarchive.util import md5_file, utc_now
 
 LOCK_MODES = ("compliance", "governance")
 #: S3 error codes that mean "no such object or version" (a HEAD says 404/400/405).
@@ -280,7 +279,7 @@ def verify_remote(archive: ArchiveContext, remote: str) -> list[dict[str, Any]]:
                 path = Path(key)
                 if not path.exists():
                     report(dataset, snapshot_id, name, key, "missing")
-                elif _md5_file(path) != expected:
+                elif md5_file(path) != expected:
                     report(dataset, snapshot_id, name, key, "corrupt: md5 does not match "
                            "its address")
                 continue
@@ -299,11 +298,3 @@ def verify_remote(archive: ArchiveContext, remote: str) -> list[dict[str, Any]]:
                 report(dataset, snapshot_id, name, key,
                        "unlocked: no recorded locked version (run 'atdarchive push' to lock)")
     return problems
-
-
-def _md5_file(path: Path) -> str:
-    digest = hashlib.md5()  # noqa: S324 - DVC's content address, not security
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
