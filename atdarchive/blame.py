@@ -6,7 +6,7 @@ Semantics (DESIGN §3, §7)
     current value; `previous` is the value before that, `revisions` how often
     the cell has been revised. A change of type or format alone (1 -> 1.0,
     "12" -> 12, "Total " -> "Total") is not a revision unless `strict=True`;
-    values compare with the diff engine's rules (`diff._equal_mask`;
+    values compare with the diff engine's rules (`diff.compare.equal_mask`;
     non-strict = `DiffOptions(ignore_whitespace=True)`, strict =
     `DiffOptions(strict_types=True)`).
 
@@ -55,17 +55,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from atdarchive.diff import (
-    DiffOptions,
-    _decode,
-    _equal_mask,
-    _occurrence_rank,
-    _to_text,
-)
+from atdarchive.diff.compare import decode, equal_mask, occurrence_rank, to_text
+from atdarchive.diff.types import DiffOptions
 from atdarchive.errors import AtdError
 from atdarchive.history import Entry, split_ref
 from atdarchive.ingest.model import cell_addresses
-from atdarchive.keys import _flat, encode_columns, infer_key, is_unique_nonnull
+from atdarchive.keys import encode_columns, flat, infer_key, is_unique_nonnull
 from atdarchive.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -96,7 +91,7 @@ def _options(strict: bool) -> DiffOptions:
 
 def _ident_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Values as normalised text for matching rows: trimmed, inner runs of spaces collapsed."""
-    text = pc.utf8_trim_whitespace(_to_text(_decode(_flat(arr))).cast(pa.string()))
+    text = pc.utf8_trim_whitespace(to_text(decode(flat(arr))).cast(pa.string()))
     if pc.any(pc.match_substring(text, "  ")).as_py():
         text = pc.replace_substring_regex(text, r"\s+", " ")
     return text.fill_null("\x00")
@@ -116,7 +111,7 @@ def _row_ids(table: pa.Table, key: list[str] | None) -> pa.Array:
     if key:
         return ids
     codes, _ = encode_columns([ids])
-    rank = pa.array(_occurrence_rank(codes)).cast(pa.string())
+    rank = pa.array(occurrence_rank(codes)).cast(pa.string())
     return pc.binary_join_element_wise(ids, rank, SEP + "#")
 
 
@@ -139,11 +134,11 @@ class _State:
                              "_row": pa.array([], pa.int64())}), [], [])
 
     def np(self, name: str) -> np.ndarray:
-        col = _flat(self.table.column(name))
+        col = flat(self.table.column(name))
         return col.to_numpy(zero_copy_only=False)
 
     def col(self, name: str) -> pa.Array:
-        return _flat(self.table.column(name))
+        return flat(self.table.column(name))
 
 
 def _extend(arr: pa.Array, n: int) -> pa.Array:
@@ -169,7 +164,7 @@ def _unify(old: pa.Array, new: pa.Array) -> tuple[pa.Array, pa.Array]:
     try:
         return pc.cast(old, new.type, safe=True), new
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return _to_text(old).cast(pa.string()), _to_text(new).cast(pa.string())
+        return to_text(old).cast(pa.string()), to_text(new).cast(pa.string())
 
 
 class _KeyBroken(Exception):
@@ -231,7 +226,7 @@ def _advance(state: _State | None, table: pa.Table | None, pos: int, *,
     # the common case: every known row present, in the same order (no takes needed)
     aligned = n == size and bool(np.array_equal(rid, np.arange(n)))
     for name in table.column_names:
-        new = _decode(_flat(table.column(name)))
+        new = decode(flat(table.column(name)))
         if name in where:
             j = where[name]
             v_old = _extend(state.col(f"v{j}"), n_add)
@@ -261,7 +256,7 @@ def _advance(state: _State | None, table: pa.Table | None, pos: int, *,
         if len(hit):
             hit_arr = pa.array(hit)
             prev = pc.if_else(pa.array(changed[hit]),
-                              _to_text(old_al.take(hit_arr)).cast(pa.string()),
+                              to_text(old_al.take(hit_arr)).cast(pa.string()),
                               pa.nulls(len(hit), pa.string()))
             p_new = _scatter(p_old, prev, rid[hit])
             where_from = cell_addresses(meta, name, src, hit)
@@ -291,12 +286,12 @@ def _same(old: pa.Array, new: pa.Array, options: DiffOptions) -> np.ndarray:
     """The diff engine's equality, asked only where the values are not plainly equal
     (equal values of one type are equal under any options)."""
     if old.type != new.type:
-        return _equal_mask(old, new, options)
+        return equal_mask(old, new, options)
     eq = _np(pc.equal(old, new))
     rest = np.flatnonzero(~eq)
     if len(rest):
         idx = pa.array(rest)
-        eq[rest] = _equal_mask(old.take(idx), new.take(idx), options)
+        eq[rest] = equal_mask(old.take(idx), new.take(idx), options)
     return eq
 
 
@@ -525,7 +520,7 @@ def _present_order(state: _State) -> np.ndarray:
     """State rows present in the release, in the release's row order."""
     present = state.np("_present").astype(bool)
     rids = np.flatnonzero(present)
-    rowpos = _flat(state.table.column("_row")).fill_null(-1).to_numpy(zero_copy_only=False)
+    rowpos = flat(state.table.column("_row")).fill_null(-1).to_numpy(zero_copy_only=False)
     order = np.empty(len(rids), np.int64)
     order[rowpos[rids]] = rids
     return order
@@ -587,12 +582,12 @@ def _blame_table(state: _State, series: Sequence[Entry], key: list[str] | None, 
     out: dict[str, pa.ChunkedArray] = {"row": repeated(pick("_row"))}
     for k in key or []:
         if k in where:
-            out[f"key:{k}" if k in BLAME_FIELDS else k] = repeated(_decode(pick(f"v{where[k]}")))
+            out[f"key:{k}" if k in BLAME_FIELDS else k] = repeated(decode(pick(f"v{where[k]}")))
     out["column"] = pa.chunked_array(
         [pa.DictionaryArray.from_arrays(pa.array(np.full(m, i, np.int32)),
                                         pa.array(selected, pa.string()))
          for i in range(len(selected))])
-    out["value"] = chunks([_to_text(pick(f"v{where[c]}")).cast(pa.string())
+    out["value"] = chunks([to_text(pick(f"v{where[c]}")).cast(pa.string())
                            for c in selected], pa.string())
     blamed_all = np.concatenate(blamed) if blamed else np.zeros(0, np.int32)
     for field, values in fields.items():
@@ -630,7 +625,7 @@ def _dictionary(per_position: list[str | None], positions: np.ndarray) -> pa.Arr
 
 
 def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    arr = _flat(arr)
+    arr = flat(arr)
     return arr.fill_null(False).to_numpy(zero_copy_only=False)
 
 
@@ -733,7 +728,7 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
             was_present = False
             continue
         data, index, cells = found
-        values = {c: _decode(_flat(data.column(c))).slice(index, 1) for c in data.column_names}
+        values = {c: decode(flat(data.column(c))).slice(index, 1) for c in data.column_names}
         for c in data.column_names:
             if c not in order:
                 order.append(c)
@@ -741,7 +736,7 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
         for c, v in values.items():
             if column is not None and c != column:
                 continue
-            if c in last and not _equal_mask(last[c], v, options)[0]:
+            if c in last and not equal_mask(last[c], v, options)[0]:
                 changes.append({"column": c, "old": _text1(last[c]), "new": _text1(v)})
             elif c not in last and ever:
                 changes.append({"column": c, "old": None, "new": _text1(v)})
@@ -761,7 +756,7 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
 
 
 def _text1(arr: pa.Array) -> str | None:
-    return _to_text(arr).cast(pa.string())[0].as_py()
+    return to_text(arr).cast(pa.string())[0].as_py()
 
 
 def _texts(values: dict[str, pa.Array]) -> dict[str, str | None]:
@@ -848,8 +843,8 @@ def row_changes(cells: pa.Table) -> list[dict[str, Any]]:
     key_names = [f"key:{k}" if k in BLAME_FIELDS else k for k in meta.get("key") or []]
     key_names = [k for k in key_names if k in cells.column_names]
     # snapshot dictionary codes follow publication order; cells come grouped by row
-    blamed = _flat(cells.column("snapshot")).indices.to_numpy(zero_copy_only=False)
-    rows = _flat(cells.column("row")).to_numpy(zero_copy_only=False)
+    blamed = flat(cells.column("snapshot")).indices.to_numpy(zero_copy_only=False)
+    rows = flat(cells.column("row")).to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     newest = np.maximum.reduceat(blamed, starts)
     group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(rows)]))

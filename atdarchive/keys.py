@@ -25,7 +25,8 @@ from .errors import AtdError
 MAX_INFERRED_KEY_COLUMNS = 3
 
 
-def _flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+def flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One contiguous array (chunks combined; a single chunk is returned as is)."""
     if isinstance(col, pa.ChunkedArray):
         return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     return col
@@ -53,7 +54,7 @@ def encode_columns(columns: Sequence[pa.Array]) -> tuple[np.ndarray, int]:
     code: np.ndarray | None = None
     card = 1
     for col in columns:
-        arr = _normalize_for_hash(_flat(col))
+        arr = _normalize_for_hash(flat(col))
         try:
             enc = pc.dictionary_encode(arr, null_encoding="encode")
             idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
@@ -75,7 +76,8 @@ def encode_columns(columns: Sequence[pa.Array]) -> tuple[np.ndarray, int]:
     return code, card
 
 
-def _is_key_type(t: pa.DataType) -> bool:
+def is_key_type(t: pa.DataType) -> bool:
+    """Whether a column of type `t` may be part of an inferred key (no float, nested, null)."""
     return not (pa.types.is_floating(t) or pa.types.is_nested(t) or pa.types.is_null(t))
 
 
@@ -95,7 +97,7 @@ def infer_key(table: pa.Table, max_columns: int = MAX_INFERRED_KEY_COLUMNS) -> l
     names = table.column_names
     for k in range(1, min(max_columns, len(names)) + 1):
         cand = names[:k]
-        if not _is_key_type(table.schema.field(cand[-1]).type):
+        if not is_key_type(table.schema.field(cand[-1]).type):
             return None
         if is_unique_nonnull(table, cand):
             return list(cand)

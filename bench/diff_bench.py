@@ -14,7 +14,18 @@ subprocess (so peak RSS is per method), repeated, and the median is reported:
     duckdb     full outer join on the key + IS DISTINCT FROM per column -> Arrow
     read-both  pyarrow.parquet.read_table of both files (a floor for full reads)
     datacompy  datacompy.Compare on pandas frames (when installed; N <= 1M)
-    cli        `atdarchive diff ... --format json -o FILE` (hook: see `run_cli`)
+    cli        `atdarchive diff ... --format json -o FILE`, a fresh process each time
+    duckdb-process  the duckdb join as a fresh `python -c` process (the fair baseline
+               for `cli`: both pay for the interpreter and their imports)
+
+Ratios are against `duckdb` (in-process methods) and `duckdb-process` (`cli`), both
+measured in the same run.
+
+    .venv/bin/python bench/diff_bench.py --stat-ice [--repeat 9]
+
+times `atdarchive diff --stat` between the last two ICE workbooks (a real archive of
+69 tables, set up once) against `python -c "import pyarrow"`, interleaved in the same
+run, and prints the ratio of the medians (and of the minima).
 """
 
 from __future__ import annotations
@@ -152,13 +163,24 @@ def run_duckdb(a: Path, b: Path) -> dict:
     import duckdb
 
     con = duckdb.connect()
-    on = " AND ".join(f"o.{k} = n.{k}" for k in KEY)
-    distinct = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in VALUES)
-    sql = (f"SELECT o.*, n.* FROM read_parquet('{a}') o FULL OUTER JOIN read_parquet('{b}') n "
-           f"ON {on} WHERE o.{KEY[0]} IS NULL OR n.{KEY[0]} IS NULL OR {distinct}")
-    t = con.sql(sql).to_arrow_table()
+    t = con.sql(duckdb_sql(a, b)).to_arrow_table()
     con.close()
     return {"rows": t.num_rows}
+
+
+def duckdb_sql(a: Path, b: Path) -> str:
+    """The hand-written diff: full outer join on the key, rows that differ anywhere."""
+    on = " AND ".join(f"o.{k} = n.{k}" for k in KEY)
+    distinct = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in VALUES)
+    return (f"SELECT o.*, n.* FROM read_parquet('{a}') o FULL OUTER JOIN read_parquet('{b}') n "
+            f"ON {on} WHERE o.{KEY[0]} IS NULL OR n.{KEY[0]} IS NULL OR {distinct}")
+
+
+def duckdb_process(a: Path, b: Path) -> list[str]:
+    """`run_duckdb` as a whole process: interpreter start, `import duckdb`, the join."""
+    script = ("import duckdb; con = duckdb.connect(); "
+              f"print(con.sql({duckdb_sql(a, b)!r}).to_arrow_table().num_rows)")
+    return [sys.executable, "-c", script]
 
 
 def run_read_both(a: Path, b: Path) -> dict:
@@ -180,6 +202,7 @@ def cli_archive(a: Path, b: Path, work: Path) -> Path:
 
     root = work / "cli-archive"
     if not (root / "datasets" / "bench" / "ledger.jsonl").exists():
+        git_identity()
         archive = Archive.init(root)
         archive.add_dataset("bench")
         archive.commit("bench", a, published="2025-01-01")
@@ -187,25 +210,68 @@ def cli_archive(a: Path, b: Path, work: Path) -> Path:
     return root
 
 
-def run_cli(root: Path, out: Path) -> dict:
-    """The real CLI in a fresh process: `atdarchive diff ... --format json -o FILE`."""
+def process_env() -> dict[str, str]:
+    """The environment of timed processes: bytecode cached (as in any installation) in a
+    private folder, even where PYTHONDONTWRITEBYTECODE is set (otherwise every run would
+    compile atdarchive's modules, but not pyarrow's, which come with their bytecode)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "atdarchive-bench-pycache")
+    return env
+
+
+def git_identity() -> None:
+    """Commits need an author; a bench machine may have none configured."""
+    import os
+
+    for var, value in (("GIT_AUTHOR_NAME", "bench"), ("GIT_AUTHOR_EMAIL", "bench@example.org"),
+                       ("GIT_COMMITTER_NAME", "bench"),
+                       ("GIT_COMMITTER_EMAIL", "bench@example.org")):
+        os.environ.setdefault(var, value)
+
+
+def cli_command(root: Path, out: Path) -> list[str]:
+    """The real CLI: `atdarchive diff ... --format json -o FILE`."""
     exe = Path(sys.executable).with_name("atdarchive")
-    subprocess.run([str(exe), "-C", str(root), "diff", "bench@latest~1", "bench@latest",
-                    "--format", "json", "-o", str(out)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return {"bytes": out.stat().st_size}
+    return [str(exe), "-C", str(root), "diff", "bench@latest~1", "bench@latest",
+            "--format", "json", "-o", str(out)]
+
+
+def time_processes(cmds: dict[str, list[str]], repeat: int) -> dict[str, dict]:
+    """Run each command `repeat` times, interleaved (so all see the same machine load),
+    after one warm-up run each; median and minimum seconds, peak RSS of the process
+    (from GNU time when installed: a child's own rusage would count this big process's
+    memory, which it inherits until exec)."""
+    env = process_env()
+    gnu_time = Path("/usr/bin/time").exists()
+    for cmd in cmds.values():  # warm-up: bytecode cached, files in the page cache
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    rss: dict[str, float] = dict.fromkeys(cmds, 0.0)
+    for _ in range(repeat):
+        for name, cmd in cmds.items():
+            wrapped = ["/usr/bin/time", "-f", "%M", *cmd] if gnu_time else cmd
+            t0 = time.perf_counter()
+            proc = subprocess.run(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  env=env, text=True)
+            times[name].append(time.perf_counter() - t0)
+            if proc.returncode:
+                raise SystemExit(f"{name}: exit {proc.returncode}: {proc.stderr[-300:]}")
+            if gnu_time:
+                rss[name] = max(rss[name], int(proc.stderr.split()[-1]) / 1024)
+    return {k: {"median": statistics.median(v), "min": min(v), "rss_mb": rss[k], "info": {}}
+            for k, v in times.items()}
 
 
 def child(method: str, a: Path, b: Path, cache: Path, repeat: int) -> None:
     """Run one method `repeat` times in this process; print median seconds and peak RSS."""
-    root = cli_archive(a, b, cache.parent) if method == "cli" else None
     fns = {
         "ours": lambda: run_ours(a, b, cache, True),
         "ours-nofp": lambda: run_ours(a, b, cache, False),
         "duckdb": lambda: run_duckdb(a, b),
         "read-both": lambda: run_read_both(a, b),
         "datacompy": lambda: run_datacompy(a, b),
-        "cli": lambda: run_cli(root, cache / "cli-out.json"),
     }
     times, info = [], {}
     for _ in range(repeat):
@@ -246,16 +312,22 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--change-rate", type=float, default=0.01,
                     help="share of rows edited (half as many deleted and added)")
-    ap.add_argument("--methods", default="ours,ours-nofp,duckdb,read-both,datacompy,cli")
+    ap.add_argument("--methods",
+                    default="ours,ours-nofp,duckdb,read-both,datacompy,cli,duckdb-process")
     ap.add_argument("--nofp-max", type=int, default=5_000_000,
                     help="skip ours-nofp above this N")
     ap.add_argument("--datacompy-max", type=int, default=1_000_000)
     ap.add_argument("--keep", help="directory to keep generated data in")
     ap.add_argument("--child", nargs=4, metavar=("METHOD", "A", "B", "CACHE"))
+    ap.add_argument("--stat-ice", action="store_true",
+                    help="time `diff --stat` of two ICE workbooks against `import pyarrow`")
     args = ap.parse_args()
     if args.child:
         m, a, b, c = args.child
         child(m, Path(a), Path(b), Path(c), args.repeat)
+        return
+    if args.stat_ice:
+        stat_ice(args.repeat, Path(args.keep) if args.keep else None)
         return
     from atdarchive.fingerprint import compute_fingerprints
 
@@ -277,13 +349,21 @@ def main() -> None:
               file=sys.stderr)
         row = {"n": n, "fingerprint": fp_time}
         for m in methods:
-            if m == "ours-nofp" and n > args.nofp_max:
-                continue
-            if m == "datacompy" and n > args.datacompy_max:
+            if m in PROCESSES or (m == "ours-nofp" and n > args.nofp_max) or (
+                    m == "datacompy" and n > args.datacompy_max):
                 continue
             r = measure(m, a, b, cache, args.repeat)
             if r:
                 row[m] = r
+        cmds = {}
+        if "cli" in methods:
+            cmds["cli"] = cli_command(cli_archive(a, b, work), work / "cli-out.json")
+        if "duckdb-process" in methods:
+            cmds["duckdb-process"] = duckdb_process(a, b)
+        row.update(time_processes(cmds, args.repeat) if cmds else {})
+        for m in methods:
+            if m in row:
+                r = row[m]
                 print(f"  {m}: {r['median']:.3f}s  rss {r['rss_mb']:.0f} MB  {r['info']}",
                       file=sys.stderr)
         results.append(row)
@@ -298,19 +378,68 @@ def print_table(results: list[dict], methods: list[str]) -> None:
         return f"{r['median']:.2f}s / {r['rss_mb']:.0f} MB" if r else "-"
 
     def ratio(row: dict, m: str) -> str:
-        r, d = row.get(m), row.get("duckdb")
+        r, d = row.get(m), row.get(BASELINE.get(m, "duckdb"))
         return f"{r['median'] / d['median']:.2f}" if r and d else "-"
 
     shown = [m for m in methods if any(m in r for r in results)]
+    compared = [m for m in shown if m not in ("duckdb", "duckdb-process")]
     head = ["N", "fingerprint (commit)"] + [f"{m} (time / peak RSS)" for m in shown]
-    head += [f"{m} / duckdb" for m in shown if m != "duckdb"]
+    head += [f"{m} / {BASELINE.get(m, 'duckdb')}" for m in compared]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in results:
         cells = [f"{row['n']:,}", f"{row['fingerprint']:.2f}s"]
         cells += [cell(row, m) for m in shown]
-        cells += [ratio(row, m) for m in shown if m != "duckdb"]
+        cells += [ratio(row, m) for m in compared]
         print("| " + " | ".join(cells) + " |")
+
+
+#: The baseline of each method's ratio (default: duckdb in-process).
+BASELINE = {"cli": "duckdb-process"}
+#: Methods timed as whole processes.
+PROCESSES = ("cli", "duckdb-process")
+
+
+# ---------------------------------------------------------------- diff --stat of ICE workbooks
+
+
+def ice_workbooks() -> list[Path]:
+    """The last two ICE FY25 workbooks (tests' copy, else the shared data set)."""
+    for folder in (ROOT / "tests" / "data" / "ice-fy25",
+                   ROOT.parent / "shared" / "data" / "ice-detention-stats-fy25"):
+        found = sorted(folder.glob("v*.xlsx"))
+        if len(found) >= 2:
+            return found[-2:]
+    raise SystemExit("no ICE workbooks found (tests/data/ice-fy25)")
+
+
+def stat_ice(repeat: int, keep: Path | None) -> None:
+    """`atdarchive diff --stat` of two ICE releases vs `python -c "import pyarrow"`."""
+    from atdarchive import Archive
+
+    work = keep or Path(tempfile.mkdtemp(prefix="atdbench-stat"))
+    root = work / "ice-archive"
+    if not (root / "datasets" / "ice" / "ledger.jsonl").exists():
+        git_identity()
+        archive = Archive.init(root)
+        archive.add_dataset("ice")
+        for path in ice_workbooks():  # v05_2025-08-29_... -> published 2025-08-29
+            archive.commit("ice", path, published=path.name.split("_")[1])
+    exe = str(Path(sys.executable).with_name("atdarchive"))
+    cmds = {
+        "import pyarrow": [sys.executable, "-c", "import pyarrow"],
+        "diff --stat": [exe, "-C", str(root), "diff", "--stat", "ice@latest~1", "ice@latest"],
+    }
+    res = time_processes(cmds, repeat)
+    print("| what | median | min | peak RSS |")
+    print("|---|---|---|---|")
+    for name, r in res.items():
+        print(f"| {name} | {r['median']:.3f}s | {r['min']:.3f}s | {r['rss_mb']:.0f} MB |")
+    ours, base = res["diff --stat"], res["import pyarrow"]
+    print(f"| diff --stat / import pyarrow | **{ours['median'] / base['median']:.2f}** | "
+          f"{ours['min'] / base['min']:.2f} | |")
+    if keep is None:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from atdarchive.cli.common import note, open_archive
 from atdarchive.errors import AtdError
+
+if TYPE_CHECKING:
+    from atdarchive.archive import Archive
+    from atdarchive.diff.stat import SnapshotStat
+
+#: The `--stat --format json` document: {format, a, b, counts, tables: {name: {status,
+#: inserted, deleted, schema_changed}}} (unchanged tables left out).
+STAT_FORMAT = "atdarchive.diff-stat/1"
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +42,8 @@ def diff(
     ignore_case: bool = typer.Option(False, "--ignore-case", help="Compare text caselessly."),
     ignore_whitespace: bool = typer.Option(False, "--ignore-whitespace",
                                            help="Ignore surrounding/repeated whitespace."),
-    stat: bool = typer.Option(False, "--stat", help="Counts per table only."),
+    stat: bool = typer.Option(False, "--stat", help="Rows inserted/deleted per table only "
+                              "(like git: a revised row counts as both; from fingerprints)."),
     exit_code: bool = typer.Option(False, "--exit-code",
                                    help="Exit 1 when there are differences."),
     fmt: str = typer.Option("text", "--format", "-f",
@@ -42,28 +52,27 @@ def diff(
     limit: int = typer.Option(None, "--limit", help="At most N rows per section (text)."),
 ) -> None:
     """Row, cell and schema changes between two snapshots (or one and its parent)."""
-    from atdarchive.render.diff_writers import FORMATS, write_diff
+    from atdarchive.render.diff_writers import FORMATS, JSON_FORMAT
 
     if fmt not in FORMATS:
         raise AtdError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     archive = open_archive(ctx)
+    options = {"key": _split(key), "columns": _split(columns), "ignore": _split(ignore),
+               "abs_tol": abs_tol, "rel_tol": rel_tol, "ignore_case": ignore_case,
+               "ignore_whitespace": ignore_whitespace}
     try:
-        result = archive.diff(
-            a, b, table=table, key=_split(key), columns=_split(columns), ignore=_split(ignore),
-            abs_tol=abs_tol, rel_tol=rel_tol, ignore_case=ignore_case,
-            ignore_whitespace=ignore_whitespace,
-        )
+        result = _stat(archive, a, b, table, options) if stat else \
+            archive.diff(a, b, table=table, **options)
     except AtdError as exc:
         if fmt == "json":  # machines get valid JSON even when the diff cannot be made
-            json.dump({"format": "atdarchive.diff/1", "error": str(exc)}, sys.stdout)
+            json.dump({"format": JSON_FORMAT, "error": str(exc)}, sys.stdout)
             sys.stdout.write("\n")
         raise
-    from atdarchive.diff import SnapshotDiff
-
-    tables = result.tables if isinstance(result, SnapshotDiff) else {result.table: result}
     if stat:
-        _print_stat(result, tables, fmt)
+        _print_stat(result, fmt)
     else:
+        from atdarchive.render.diff_writers import write_diff
+
         write_diff(result, fmt, output, limit=limit)
         if output is not None:
             note(f"wrote {output}")
@@ -71,20 +80,40 @@ def diff(
         raise typer.Exit(1)
 
 
-def _print_stat(result: object, tables: dict, fmt: str) -> None:
-    from atdarchive.diff import summarize
+def _stat(archive: Archive, a: str, b: str | None, table: str | None,
+          options: dict[str, Any]) -> SnapshotStat:
+    """Rows inserted/deleted per table (from fingerprints; see `atdarchive.diff.stat`)."""
+    from atdarchive.derived import fingerprint_dir
+    from atdarchive.diff.stat import stat_snapshots
+    from atdarchive.diff.types import DiffOptions
 
+    if b is not None:
+        old, new = archive.snapshot(a), archive.snapshot(b)
+    else:  # A against its parent, as `Archive.diff`
+        new = archive.snapshot(a)
+        old = archive.parent(new)
+        if old is None:
+            raise AtdError(f"{new.ref} is the first release of its channel; "
+                           "name two refs to compare")
+    return stat_snapshots(old, new, table=table, options=DiffOptions(**options),
+                          cache_dir=fingerprint_dir(archive))
+
+
+def _print_stat(result: SnapshotStat, fmt: str) -> None:
     if fmt == "json":
-        json.dump({"counts": summarize(result),
-                   "tables": {n: td.counts for n, td in tables.items() if not td.is_empty()}},
-                  sys.stdout, indent=2)
+        json.dump({"format": STAT_FORMAT, **result.to_json()}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    changed = {n: td for n, td in tables.items() if not td.is_empty()}
-    width = min(max((len(n) for n in changed), default=10), 44)
-    for name, td in changed.items():
-        c = td.counts
+    changed = {n: ts for n, ts in result.tables.items() if not ts.is_empty()}
+    width = min(max((len(n) for n in changed), default=10), 42)  # lines <= 80 columns
+    for name, ts in changed.items():
         label = name if len(name) <= width else name[: width - 1] + "…"
-        print(f"{label:<{width}}  +{c['rows_added']:<4} −{c['rows_removed']:<4} "
-              f"~{c['cells_changed']:<5} cells")
-    print(f"{len(changed)} table(s) changed, {len(tables) - len(changed)} unchanged")
+        extra = {"added": "  (new table)", "removed": "  (table removed)"}.get(
+            ts.status, "  (schema changed)" if ts.schema_changed else "")
+        print(f"{label:<{width}}  +{ts.inserted:<5} −{ts.deleted:<5} rows{extra}")
+    c = result.counts
+    whole = ", ".join(f"{c[f'tables_{s}']} {s}" for s in ("added", "removed")
+                      if c[f"tables_{s}"])
+    print(f"{len(changed)} table(s) changed{f' ({whole})' if whole else ''}, "
+          f"{c['tables_unchanged']} unchanged; {c['rows_inserted']} rows inserted, "
+          f"{c['rows_deleted']} deleted")
