@@ -183,21 +183,35 @@ class Archive(ArchiveContext):
         Returns a `TableDiff` when `table` is given, else a `SnapshotDiff`;
         `options` are `DiffOptions` fields (columns, ignore, abs_tol, rel_tol, ...).
         """
-        from atdarchive.derived import fingerprint_dir
         from atdarchive.diff import DiffOptions, diff_snapshots
 
-        old, new = self.snapshot(a), None
-        if b is None:
-            new, old = old, self.parent(old)
-            if old is None:
-                raise AtdError(f"{new.ref} is the first release of its channel; "
-                               "name two refs to compare")
-        else:
-            new = self.snapshot(b)
+        old, new = self.compared(a, b)
         result = diff_snapshots(old, new, table=table,
                                 options=DiffOptions(key=key, **options),
-                                cache_dir=fingerprint_dir(self))
+                                cache_dir=self.layout.fingerprints)
         return result.tables[table] if table else result
+
+    def diff_stat(self, a: str, b: str | None = None, *, table: str | None = None,
+                  **options: Any) -> Any:
+        """Rows inserted and deleted per table (`git diff --stat`), from fingerprints alone
+        where they can answer; a `SnapshotStat`."""
+        from atdarchive.diff.stat import stat_snapshots
+        from atdarchive.diff.types import DiffOptions
+
+        old, new = self.compared(a, b)
+        return stat_snapshots(old, new, table=table, options=DiffOptions(**options),
+                              cache_dir=self.layout.fingerprints)
+
+    def compared(self, a: str, b: str | None = None) -> tuple[Snapshot, Snapshot]:
+        """(old, new) for a diff: A and B, or — B omitted — A's parent and A."""
+        if b is not None:
+            return self.snapshot(a), self.snapshot(b)
+        new = self.snapshot(a)
+        old = self.parent(new)
+        if old is None:
+            raise AtdError(f"{new.ref} is the first release of its channel; "
+                           "name two refs to compare")
+        return old, new
 
     def blame(self, ref: str, *, table: str | None = None, **options: Any) -> Any:
         """Per cell: the release that gave it its value (a `pyarrow.Table`)."""

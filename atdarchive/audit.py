@@ -67,21 +67,19 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from atdarchive.context import ArchiveContext
 from atdarchive.derived import save_flags
 from atdarchive.errors import AtdError
 from atdarchive.history import Entry, History
 from atdarchive.progress import Progress
 from atdarchive.snapshot import Snapshot
 from atdarchive.util import published_day
-
-if TYPE_CHECKING:
-    from atdarchive.context import ArchiveContext
 
 __all__ = [
     "KINDS",

@@ -49,12 +49,13 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from atdarchive.context import ArchiveContext
 from atdarchive.diff.compare import decode, equal_mask, occurrence_rank, to_text
 from atdarchive.diff.types import DiffOptions
 from atdarchive.errors import AtdError
@@ -62,9 +63,6 @@ from atdarchive.history import Entry, split_ref
 from atdarchive.ingest.model import cell_addresses
 from atdarchive.keys import encode_columns, flat, infer_key, is_unique_nonnull
 from atdarchive.snapshot import Snapshot
-
-if TYPE_CHECKING:
-    from atdarchive.context import ArchiveContext
 
 __all__ = ["blame", "history", "reindex", "update_index", "BLAME_FIELDS", "FORMAT_NOTE"]
 

@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
 from atdarchive.util import atomic_write
 
 if TYPE_CHECKING:
-    from atdarchive.context import ArchiveContext
     from atdarchive.snapshot import Snapshot
 
 COUNTS = ("rows_added", "rows_removed", "rows_changed", "cells_changed", "schema_changes")

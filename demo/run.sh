@@ -75,8 +75,37 @@ step "The audit flags it: recycled release of 2025-07-07, data dated 2025-07-02"
 step "Add a shared data remote (a directory here; S3 works the same)" \
   $A remote add shared "$OUT/remote-store" --default
 step "Push every snapshot's data to it" $A push $DS
-step "A second machine: clone the ledger, pull one snapshot (hash-checked)" \
-  atdarchive clone "$OUT/archive" "$OUT/clone" --pull $DS@latest
+step "A second machine: clone the ledger; its directory remote is not trusted yet" \
+  atdarchive clone "$OUT/archive" "$OUT/clone"
+step "Pulling through a remote the archive's own config names is refused until confirmed" \
+  bash -c "atdarchive -C '$OUT/clone' pull $DS@latest || true"
+step "Confirm it (written to your own .dvc/config.local), then pull one snapshot, hash-checked" \
+  bash -c "atdarchive -C '$OUT/clone' remote confirm shared && atdarchive -C '$OUT/clone' pull $DS@latest"
+
+# --- An archive from someone else is input: a hostile one cannot reach outside -------
+python - "$OUT" <<'PY'
+import hashlib, json, subprocess, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+hostile = out / "hostile"
+subprocess.run(["git", "clone", "-q", str(out / "archive"), str(hostile)], check=True)
+ledger = hostile / "datasets/ice-detention-stats/ledger.jsonl"
+last = ledger.read_bytes().splitlines()[-1]
+event = json.loads(last)
+record = {**event["record"], "published": "2025-10-01", "channel": "../../../../tmp"}
+record.pop("id")
+record["id"] = hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":"),
+                                         ensure_ascii=False).encode()).hexdigest()
+line = json.dumps({"type": "snapshot", "record": record, "prev": hashlib.sha256(last).hexdigest(),
+                   "seq": event["seq"] + 1}, sort_keys=True, separators=(",", ":"),
+                  ensure_ascii=False)
+ledger.write_bytes(ledger.read_bytes() + line.encode() + b"\n")
+PY
+step "A forged record naming channel '../../../../tmp' (consistent id and chain) is skipped" \
+  atdarchive -C "$OUT/hostile" log $DS --oneline -n 2
+step "…and verify names the line" bash -c "atdarchive -C '$OUT/hostile' verify $DS --fast || true"
+step "Escape sequences in data print as text: a cell holding ESC[2J does not clear the screen" \
+  python -c "from atdarchive.render.safe import cell; print(cell('\x1b[2J<script>'))"
 step "Pin the snapshot a paper used" $A pin $DS@paper-draft --lock "$OUT/atdarchive.lock"
 step "Load exactly the pinned bytes (every file re-hashed)" python -c "import atdarchive; s = atdarchive.load('$DS', lock='$OUT/atdarchive.lock'); print(s.ref, s.published, len(s.table_names), 'tables')"
 step "Cite it" $A cite $DS@paper-draft --format bibtex

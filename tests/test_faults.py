@@ -78,7 +78,8 @@ def test_read_commands_work_on_a_read_only_archive(two_releases: Archive, tmp_pa
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "COLUMNS": "100"}
     reads = [[EXE, "-C", root, *args] for args in (
         ("log", "ds"), ("show", "ds@latest"), ("diff", "ds@latest"),
-        ("blame", "ds@latest"), ("history", "ds", "--table", "data", "--row", "k=7"), ("audit", "ds"),
+        ("blame", "ds@latest"), ("history", "ds", "--table", "data", "--row", "k=7"),
+        ("audit", "ds"),
         ("verify", "ds"), ("export", "ds@latest", "-o", str(tmp_path / "out.csv")))]
     writes = [[EXE, "-C", root, *args] for args in (
         ("tag", "ds@latest", "v1"),

@@ -32,9 +32,9 @@ def test_setup_commands_are_exactly_demo_and_test() -> None:
 
 
 def test_every_cli_command_in_readme_exists() -> None:
-    from atdarchive.cli import _register, app
+    from atdarchive.cli import app, register_all
 
-    _register()
+    register_all()
     names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     table = README.split("## Command reference", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in table.splitlines() if line.startswith("| `atdarchive")]

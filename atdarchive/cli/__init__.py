@@ -155,8 +155,6 @@ def register_all() -> None:
         importlib.import_module(f"{__name__}.{module}").register(app)
 
 
-_register = register_all  # the old name, still used by tests/test_readme.py
-
 
 @functools.cache
 def root() -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,7 +13,6 @@ from atdarchive.cli.common import note, open_archive
 from atdarchive.errors import AtdError
 
 if TYPE_CHECKING:
-    from atdarchive.archive import Archive
     from atdarchive.diff.stat import SnapshotStat
 
 #: The `--stat --format json` document: {format, a, b, counts, tables: {name: {status,
@@ -61,7 +60,7 @@ def diff(
                "abs_tol": abs_tol, "rel_tol": rel_tol, "ignore_case": ignore_case,
                "ignore_whitespace": ignore_whitespace}
     try:
-        result = _stat(archive, a, b, table, options) if stat else \
+        result = archive.diff_stat(a, b, table=table, **options) if stat else \
             archive.diff(a, b, table=table, **options)
     except AtdError as exc:
         if fmt == "json":  # machines get valid JSON even when the diff cannot be made
@@ -78,25 +77,6 @@ def diff(
             note(f"wrote {output}")
     if exit_code and not result.is_empty():
         raise typer.Exit(1)
-
-
-def _stat(archive: Archive, a: str, b: str | None, table: str | None,
-          options: dict[str, Any]) -> SnapshotStat:
-    """Rows inserted/deleted per table (from fingerprints; see `atdarchive.diff.stat`)."""
-    from atdarchive.derived import fingerprint_dir
-    from atdarchive.diff.stat import stat_snapshots
-    from atdarchive.diff.types import DiffOptions
-
-    if b is not None:
-        old, new = archive.snapshot(a), archive.snapshot(b)
-    else:  # A against its parent, as `Archive.diff`
-        new = archive.snapshot(a)
-        old = archive.parent(new)
-        if old is None:
-            raise AtdError(f"{new.ref} is the first release of its channel; "
-                           "name two refs to compare")
-    return stat_snapshots(old, new, table=table, options=DiffOptions(**options),
-                          cache_dir=fingerprint_dir(archive))
 
 
 def _print_stat(result: SnapshotStat, fmt: str) -> None:
