@@ -88,3 +88,34 @@ def archive_state(root: Path) -> dict[str, str]:
             if path.is_file():
                 state[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return state
+
+
+class FakeSnapshot:
+    """The duck-typed Snapshot interface diff_snapshots uses, over Parquet files."""
+
+    def __init__(self, root: Path, sid: str, tables: dict[str, pa.Table],
+                 meta: dict[str, dict] | None = None,
+                 source_rows: dict[str, list[int]] | None = None,
+                 row_group_size: int | None = None) -> None:
+        self.id = sid
+        self.dir = root / sid
+        self.dir.mkdir(parents=True)
+        self._src = source_rows or {}
+        self.record: dict = {"id": sid, "tables": {}}
+        for name, t in tables.items():
+            pq.write_table(t, self.dir / f"{name}.parquet", row_group_size=row_group_size)
+            self.record["tables"][name] = {"rows": t.num_rows, **((meta or {}).get(name, {}))}
+
+    @property
+    def table_names(self) -> list[str]:
+        return list(self.record["tables"])
+
+    def table_path(self, name: str) -> Path:
+        return self.dir / f"{name}.parquet"
+
+    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(self.table_path(name), columns=columns)
+
+    def source_rows(self, name: str) -> pa.Array | None:
+        rows = self._src.get(name)
+        return pa.array(rows, pa.int32()) if rows is not None else None

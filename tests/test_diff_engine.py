@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from conftest import FakeSnapshot
 
 from atdarchive.diff import (
     DiffOptions,
@@ -24,37 +23,6 @@ from atdarchive.errors import AtdError
 from atdarchive.fingerprint import compute_fingerprints, fingerprint_table, load_fingerprints
 
 MONTHS = ["Oct", "Nov", "Dec", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep"]
-
-
-class FakeSnapshot:
-    """The duck-typed Snapshot interface diff_snapshots uses, over Parquet files."""
-
-    def __init__(self, root: Path, sid: str, tables: dict[str, pa.Table],
-                 meta: dict[str, dict] | None = None,
-                 source_rows: dict[str, list[int]] | None = None,
-                 row_group_size: int | None = None) -> None:
-        self.id = sid
-        self.dir = root / sid
-        self.dir.mkdir(parents=True)
-        self._src = source_rows or {}
-        self.record: dict = {"id": sid, "tables": {}}
-        for name, t in tables.items():
-            pq.write_table(t, self.dir / f"{name}.parquet", row_group_size=row_group_size)
-            self.record["tables"][name] = {"rows": t.num_rows, **((meta or {}).get(name, {}))}
-
-    @property
-    def table_names(self) -> list[str]:
-        return list(self.record["tables"])
-
-    def table_path(self, name: str) -> Path:
-        return self.dir / f"{name}.parquet"
-
-    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        return pq.read_table(self.table_path(name), columns=columns)
-
-    def source_rows(self, name: str) -> pa.Array | None:
-        rows = self._src.get(name)
-        return pa.array(rows, pa.int32()) if rows is not None else None
 
 
 def ice_table(values: dict[str, list[int]] | None = None) -> pa.Table:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from conftest import ICE_RELEASES, ice_published
+from conftest import ICE_RELEASES, FakeSnapshot, ice_published
 
 import atdarchive.diff.snapshots
 from atdarchive import Archive
@@ -29,38 +28,13 @@ from atdarchive.fingerprint import (
 FACILITIES = "facilities__ice_enforcement_and_removal_operations_data"
 
 
-class Snap:
-    """The duck-typed snapshot the diff reads, over Parquet files (no record sha256s)."""
-
-    def __init__(self, root: Path, sid: str, tables: dict[str, pa.Table]) -> None:
-        self.id, self.dir = sid, root / sid
-        self.dir.mkdir(parents=True)
-        self.record: dict = {"id": sid, "tables": {}}
-        for name, t in tables.items():
-            pq.write_table(t, self.dir / f"{name}.parquet")
-            self.record["tables"][name] = {"rows": t.num_rows}
-
-    @property
-    def table_names(self) -> list[str]:
-        return list(self.record["tables"])
-
-    def table_path(self, name: str) -> Path:
-        return self.dir / f"{name}.parquet"
-
-    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        return pq.read_table(self.table_path(name), columns=columns)
-
-    def source_rows(self, name: str) -> None:
-        return None
-
-
 def engine_stat(a, b, cache, **kw) -> dict[str, TableStat]:
     return {n: TableStat.of_diff(td)
             for n, td in diff_snapshots(a, b, cache_dir=cache, **kw).tables.items()}
 
 
 def pair(tmp_path: Path, old: dict[str, pa.Table], new: dict[str, pa.Table]):
-    a, b = Snap(tmp_path, "a", old), Snap(tmp_path, "b", new)
+    a, b = FakeSnapshot(tmp_path, "a", old), FakeSnapshot(tmp_path, "b", new)
     cache = tmp_path / "fp"
     for s in (a, b):
         for n in s.table_names:

