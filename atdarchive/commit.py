@@ -62,6 +62,8 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
     retrieved = parse_published(retrieved_at, "--retrieved-at") if retrieved_at else utc_now()
     published = (parse_published(published) if published
                  else parse_published(retrieved[:10]))
+    if path.is_dir():
+        raise IngestError(f"{path}: is a directory; commit takes one publication file")
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     if path.stat().st_size == 0:

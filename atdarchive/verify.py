@@ -201,6 +201,10 @@ def _split_torn(data: bytes) -> tuple[bytes, bytes]:
     return data[:cut], data[cut:]
 
 
+class _NotPulled(Exception):
+    """A snapshot whose data this clone never pulled: one problem, not one per file."""
+
+
 class _Verifier:
     def __init__(self, archive: ArchiveContext, dataset: str, *, fast: bool,
                  progress: Progress | None) -> None:
@@ -281,7 +285,10 @@ class _Verifier:
         if not pointer.exists():
             self.add("DVC pointer missing", snapshot_id, pointer.name)
         else:
-            manifest = self._manifest(snapshot_id, pointer)
+            try:
+                manifest = self._manifest(snapshot_id, pointer)
+            except _NotPulled:
+                return
         if manifest is not None and set(manifest) != set(files):
             extra = sorted(set(manifest) - set(files))
             missing = sorted(set(files) - set(manifest))
@@ -312,6 +319,10 @@ class _Verifier:
         md5 = match.group(1)
         path = self.cache_path(md5 + ".dir")
         if not path.exists():
+            if not (self.snapdir / snapshot_id).exists():  # a partial clone: say it once
+                self.add(f"data not present here (not pulled): atdarchive pull "
+                         f"{self.dataset}@{snapshot_id[:10]}", snapshot_id)
+                raise _NotPulled
             self.add(f"DVC directory object {md5}.dir is not in the local cache "
                      "(pointer edited, or data not pulled)", snapshot_id, pointer.name)
             return None

@@ -25,6 +25,7 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     good = write_csv(tmp_path / "good.csv", [{"a": 5, "b": 6}])
     return {
         "missing file": (["ds", str(tmp_path / "nope.csv")], "nope.csv: no such file"),
+        "a directory": (["ds", str(tmp_path)], f"{tmp_path}: is a directory"),
         "empty file": (["ds", str(empty)], "empty.csv: file is empty"),
         "unknown dataset": (["nosuch", str(good)], "unknown dataset 'nosuch'"),
         "unparseable date": (["ds", str(good), "--published", "31/01/2024"],

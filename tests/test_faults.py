@@ -231,3 +231,9 @@ def test_repair_of_one_dataset_in_a_partial_clone(tmp_path: Path, cli):
     assert repaired.code == 0, repaired.out + repaired.err
     everything = cli("-C", tmp_path / "clone", "verify", "--repair")
     assert "two: indexes not rebuilt" in everything.out + everything.err
+    listing = cli("-C", tmp_path / "clone", "verify", "two")  # not pulled: said once
+    assert listing.code == 3
+    assert [line for line in listing.out.splitlines() if line.startswith("error:")] == [
+        f"error: two@{Archive(tmp_path / 'clone').history('two').entries[0].short}: data not "
+        f"present here (not pulled): atdarchive pull two@"
+        f"{Archive(tmp_path / 'clone').history('two').entries[0].short}"]

@@ -409,9 +409,12 @@ def test_committed_cache_dir_outside_is_refused(tmp_path, world, cli) -> None:
 def test_directory_remote_outside_needs_confirmation(tmp_path, world, cli) -> None:
     _, sandbox = world
     author, store = pushed_author(tmp_path)
+    refused = cli("clone", author.root, sandbox / "first", "--pull", DS)
+    assert refused.code == 2 and "clone with --confirm-remotes" in refused.err
+    assert not (sandbox / "first").exists()  # a failed clone leaves nothing half-made
     root = clone(author, sandbox)
     refused = cli("-C", root, "pull", DS)
-    assert refused.code == 2 and "atdarchive remote confirm shared" in refused.err
+    assert refused.code == 2 and f"atdarchive -C {root} remote confirm shared" in refused.err
     assert cli("-C", root, "remote", "confirm", "shared").code == 0
     assert cli("-C", root, "pull", DS).code == 0
     assert cli("-C", root, "verify", DS).code == 0

@@ -30,6 +30,10 @@ _SECTION_RE = re.compile(r"""^'?remote\s+"(.+)"'?$""")
 LOCAL_URL = "\0local-url"  # the url the user's own config.local gives (the confirmation)
 
 
+class UnconfirmedRemote(AtdError):
+    """A directory remote outside the archive that only the archive's own config names."""
+
+
 @dataclass
 class Remote:
     """One DVC remote of the archive, with its Object Lock policy if any."""
@@ -43,13 +47,14 @@ class Remote:
     options: dict[str, str] = field(default_factory=dict)
     confirmed: bool = True  # False: a local path outside the archive that only git named
 
-    def require_confirmed(self) -> None:
+    def require_confirmed(self, root: Path) -> None:
         """Refuse to move data through a remote the archive's own config chose for us."""
         if not self.confirmed:
-            raise AtdError(
+            raise UnconfirmedRemote(
                 f"remote {self.name}: {self.url} is a directory outside the archive, named by "
                 "the committed .dvc/config (it came with the archive); refused until you "
-                f"confirm it: atdarchive remote confirm {self.name}")
+                f"confirm it: atdarchive -C {root} remote confirm {self.name}")
+
 
     @property
     def kind(self) -> str:

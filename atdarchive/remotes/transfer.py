@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,13 @@ from atdarchive import gitops
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError, IntegrityError
 from atdarchive.progress import Progress
-from atdarchive.remotes.config import Remote, confirm_remote, get_remote, remotes
+from atdarchive.remotes.config import (
+    Remote,
+    UnconfirmedRemote,
+    confirm_remote,
+    get_remote,
+    remotes,
+)
 from atdarchive.remotes.failures import explain
 from atdarchive.remotes.objectlock import S3Remote, recorded_object, remote_copies, retain_pushed
 from atdarchive.remotes.objects import DIR_OBJECT, select_snapshots, snapshot_objects
@@ -100,7 +107,7 @@ def push(archive: ArchiveContext, target: str | None = None, *, remote: str | No
          progress: Progress | None = None) -> TransferResult:
     """Upload snapshot data to a remote; on a locked S3 remote, put it under retention."""
     chosen = get_remote(archive, remote)
-    chosen.require_confirmed()
+    chosen.require_confirmed(archive.root)
     selected = select_snapshots(archive, target)
     result = TransferResult(chosen.name)
     for dataset, snapshot_id in selected:
@@ -135,7 +142,7 @@ def pull(archive: ArchiveContext, target: str | None = None, *, remote: str | No
     IntegrityError, so nothing unverified stays in the cache.
     """
     chosen = get_remote(archive, remote)
-    chosen.require_confirmed()
+    chosen.require_confirmed(archive.root)
     selected = select_snapshots(archive, target)
     result = TransferResult(chosen.name)
     copies = remote_copies(archive, chosen.name) if chosen.kind == "s3" else {}
@@ -287,8 +294,17 @@ def clone(git_url: str, directory: str | os.PathLike[str], *,
         for known in remotes(archive):
             if not known.confirmed:
                 confirm_remote(archive, known.name)
-    for ref in pulls:
-        if "@" not in ref and ref not in archive.dataset_names():
-            raise AtdError(f"--pull {ref!r}: expected DATASET or DATASET@REF")
-        pull(archive, ref, remote=remote, progress=progress)
+    try:
+        for ref in pulls:
+            if "@" not in ref and ref not in archive.dataset_names():
+                raise AtdError(f"--pull {ref!r}: expected DATASET or DATASET@REF")
+            pull(archive, ref, remote=remote, progress=progress)
+    except AtdError as exc:  # leave nothing half-made behind
+        shutil.rmtree(target, ignore_errors=True)
+        if isinstance(exc, UnconfirmedRemote):
+            message = (f"{exc.message.split('; refused')[0]}; refused — if you trust it, "
+                       "clone with --confirm-remotes")
+        else:
+            message = exc.message
+        raise type(exc)(f"{message} (the clone at {target} was removed)") from None
     return archive
