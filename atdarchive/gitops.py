@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
 from pathlib import Path
 
@@ -32,10 +34,15 @@ def init(root: Path) -> None:
     git(root, "init", "-q", "-b", "main")
 
 
+@functools.cache
 def has_identity(root: Path) -> bool:
-    name = git(root, "config", "user.name", check=False).stdout.strip()
-    email = git(root, "config", "user.email", check=False).stdout.strip()
-    return bool(name and email)
+    """Whether git has a user name and email here (asked once per process and archive)."""
+    if os.environ.get("GIT_AUTHOR_NAME") and os.environ.get("GIT_AUTHOR_EMAIL") and \
+            os.environ.get("GIT_COMMITTER_NAME") and os.environ.get("GIT_COMMITTER_EMAIL"):
+        return True
+    found = git(root, "config", "--get-regexp", r"^user\.(name|email)$", check=False).stdout
+    keys = {line.split(" ", 1)[0] for line in found.splitlines()}
+    return {"user.name", "user.email"} <= keys
 
 
 def commit(root: Path, paths: list[Path], message: str) -> str:

@@ -60,7 +60,12 @@ class Entry(RecordFields):
         return self.short_id
 
     def order_key(self) -> tuple[Any, ...]:
-        return (*published_sort_key(self.published), self.seq)
+        """Publication order (dates before date-times of their day, UTC), then ledger order."""
+        key = self.__dict__.get("_order_key")  # computed once: sorting calls it O(n log n)
+        if key is None:
+            key = (*published_sort_key(self.published), self.seq)
+            self.__dict__["_order_key"] = key
+        return key
 
 
 class History:
@@ -84,7 +89,8 @@ class History:
         self.by_id = {e.id: e for e in self.entries}
         self._channels: dict[str, list[Entry]] = {}
         self._position: dict[str, int] = {}
-        for entry in sorted(self.entries, key=Entry.order_key):
+        self._ordered = sorted(self.entries, key=Entry.order_key)
+        for entry in self._ordered:
             series = self._channels.setdefault(entry.channel, [])
             self._position[entry.id] = len(series)
             series.append(entry)
@@ -101,7 +107,7 @@ class History:
         """Oldest first; all channels interleaved when `channel` is None."""
         if channel is not None:
             return self.channel(channel)
-        return sorted(self.entries, key=Entry.order_key)
+        return list(self._ordered)
 
     def parent(self, snapshot_id: str) -> Entry | None:
         """The release before this one in its channel's publication order."""
