@@ -7,8 +7,10 @@ to git. `Archive` (the public façade) is an `ArchiveContext` with a method per
 feature; services take an `ArchiveContext` and never reach into each other.
 
 It is also where everything read from an archive is checked before it is used
-to touch the filesystem (DESIGN.md §15): names, paths inside the archive and
-`dataset.toml` go through `resolve`, `check_name` and `DatasetConfig.load`.
+to touch the filesystem (DESIGN.md §15): ledger events are validated as they are
+read (`Ledger.trusted`, `atdarchive.events`), paths go through the store's
+resolver (`paths.resolve_inside`: relative, inside, no links) and `dataset.toml`
+through one schema (`DatasetConfig.load`).
 """
 
 from __future__ import annotations
@@ -91,15 +93,6 @@ class ArchiveContext:
         self.store = SnapshotStore(root, self.layout.stamps)
         self.notices: list[str] = []
         self._histories: dict[str, tuple[Any, History]] = {}
-
-    # -- paths ------------------------------------------------------------------
-    def resolve(self, *parts: str) -> Path:
-        """`root/parts...`, refusing anything that would leave the archive (`..`, absolute)."""
-        path = self.root.joinpath(*parts)
-        for part in parts:
-            if os.path.isabs(part) or ".." in Path(part).parts:
-                raise AtdError(f"{part!r}: a path read from the archive leaves it; refused")
-        return path
 
     # -- datasets ---------------------------------------------------------------
     def dataset_dir(self, name: str) -> Path:

@@ -31,11 +31,14 @@ def is_safe_relpath(rel: object) -> bool:
     return all(part not in ("", ".", "..") for part in rel.split("/"))
 
 
-def check_relpath(rel: object, where: str) -> str:
-    if not is_safe_relpath(rel):
-        raise IntegrityError(f"{where}: path {rel!r} is not a plain relative path inside the "
-                             "archive (absolute, '..', or not normalised); refused")
-    return rel  # type: ignore[return-value]
+def resolve_inside(root: Path, *parts: str, what: str = "") -> Path:
+    """ROOT/PARTS, where each part is a plain relative path and no component is a link:
+    the one way a path read from an archive becomes a path on disk."""
+    for part in parts:
+        if not is_safe_relpath(part):
+            raise IntegrityError(f"{str(part)[:200]!r}: not a plain relative path inside the "
+                                 "archive (absolute, '..', or not normalised); refused")
+    return ensure_no_symlink(root, root.joinpath(*parts), what)
 
 
 def is_hex_id(value: object) -> bool:

@@ -33,7 +33,7 @@ from typing import Any
 
 from atdarchive.errors import IntegrityError
 from atdarchive.ledger import Ledger
-from atdarchive.paths import ensure_no_symlink, is_hex_id, is_safe_relpath
+from atdarchive.paths import ensure_no_symlink, is_hex_id, is_safe_relpath, resolve_inside
 from atdarchive.util import atomic_write, check_name, md5_file, sha256_file
 
 STATE_DIR = ".atdarchive"
@@ -295,8 +295,8 @@ class SnapshotStore:
 
     def locate(self, dataset: str, snapshot_id: str, relpath: str) -> Path | None:
         """The readable copy of one snapshot file: workspace first, then DVC's cache."""
-        workspace = ensure_no_symlink(self.root, self.snapshot_dir(dataset, snapshot_id) / relpath,
-                                      "a snapshot file")
+        workspace = resolve_inside(self.snapshot_dir(dataset, snapshot_id), relpath,
+                                   what="a snapshot file")
         if workspace.exists():
             return workspace
         manifest = self.directory_manifest(dataset, snapshot_id)
