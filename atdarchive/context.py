@@ -194,7 +194,8 @@ class ArchiveContext:
                 else f"{subject}\n\n{trailer}")
         try:
             gitops.commit(self.root, [ledger.path, *[p for p in paths if p.exists()]], text)
-            pending.unlink()
+            with contextlib.suppress(OSError):  # a leftover marker only costs a git check
+                pending.unlink()
         except AtdError as exc:
             self.notices.append(
                 f"{dataset}: recorded in the ledger, but the git commit failed ({exc}); "
