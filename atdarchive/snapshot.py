@@ -44,9 +44,8 @@ class Snapshot(RecordFields):
         try:
             return self.record["tables"][name]
         except KeyError:
-            raise AtdError(
-                f"{self.ref}: no table {name!r} (tables: {', '.join(self.table_names)})"
-            ) from None
+            raise AtdError(f"{self.ref}: no table {name!r} ({choices(name, self.table_names)})"
+                           ) from None
 
     def file_path(self, relpath: str) -> Path:
         """The verified copy of one file of the snapshot (by its path in the record)."""
@@ -104,6 +103,20 @@ class Snapshot(RecordFields):
         except ImportError:
             raise AtdError("to_pandas needs pandas: pip install pandas") from None
         return self.table(name).to_pandas()
+
+
+def choices(wrong: str, names: list[str], shown: int = 3) -> str:
+    """'did you mean …' and a short list of NAMES, for a one-line error about WRONG."""
+    import difflib
+
+    def squash(text: str) -> str:
+        return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+    near = [n for n in names if squash(wrong) and squash(wrong) in squash(n)]
+    near = near or difflib.get_close_matches(wrong, names, n=1, cutoff=0.6)
+    listed = ", ".join(names[:shown]) + (f", … ({len(names)} in all; see 'atdarchive "
+                                         "tables')" if len(names) > shown else "")
+    return (f"did you mean {near[0]!r}? " if near else "") + f"tables: {listed}"
 
 
 class _LazyTables(Mapping):

@@ -270,3 +270,14 @@ def test_tags(archive: Archive, tmp_path: Path, cli) -> None:
     assert events[1]["moved_from"] == a.snapshot.id
     bad = cli("-C", archive.root, "tag", "ds@latest", "../x")
     assert bad.code != 0 and "invalid tag name" in bad.err
+
+
+def test_unknown_table_error_suggests_the_table_meant() -> None:
+    from atdarchive.snapshot import choices
+
+    names = ["atd__active_population", "detention__ice_initial_book_ins_by_arresting_agency",
+             "detention__ice_removals", "facilities__list"]
+    text = choices("detention__ice_initial_bookins", names)
+    assert text.startswith("did you mean 'detention__ice_initial_book_ins_by_arresting_agency'?")
+    assert "… (4 in all" in text and "facilities__list" not in text  # a short list
+    assert not choices("zzz", names[:2]).startswith("did you mean")

@@ -87,7 +87,9 @@ def _print_stat(result: SnapshotStat, fmt: str) -> None:
     changed = {n: ts for n, ts in result.tables.items() if not ts.is_empty()}
     width = min(max((len(n) for n in changed), default=10), 42)  # lines <= 80 columns
     for name, ts in changed.items():
-        label = name if len(name) <= width else name[: width - 1] + "…"
+        head = (width - 1) // 2  # cut the middle: both ends tell tables apart
+        label = name if len(name) <= width else \
+            f"{name[:head]}…{name[len(name) - (width - 1 - head):]}"
         extra = {"added": "  (new table)", "removed": "  (table removed)"}.get(
             ts.status, "  (schema changed)" if ts.schema_changed else "")
         print(f"{label:<{width}}  +{ts.inserted:<5} −{ts.deleted:<5} rows{extra}")
