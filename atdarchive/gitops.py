@@ -45,13 +45,19 @@ def has_identity(root: Path) -> bool:
     return {"user.name", "user.email"} <= keys
 
 
-def commit(root: Path, paths: list[Path], message: str) -> str:
-    """Stage exactly `paths` and commit them; returns the new HEAD."""
-    rel = [str(p.relative_to(root)) if p.is_absolute() else str(p) for p in paths]
+def commit(root: Path, paths: list[Path], message: str) -> None:
+    """Stage exactly `paths` and commit them (and nothing else the user may have staged).
+
+    When nothing else is staged, the index is committed as it is: a commit limited
+    by pathspec builds a second index and hashes the paths again (on a long ledger,
+    the larger part of a commit's git time).
+    """
+    rel = [(p.relative_to(root) if p.is_absolute() else p).as_posix() for p in paths]
     git(root, "add", "-f", "--", *rel)
     identity = [] if has_identity(root) else FALLBACK_IDENTITY
-    git(root, *identity, "commit", "-q", "--no-verify", "-m", message, "--", *rel)
-    return head(root)
+    staged = set(git(root, "diff", "--cached", "--name-only", "-z").stdout.split("\0")) - {""}
+    only = [] if staged <= set(rel) else ["--", *rel]
+    git(root, *identity, "commit", "-q", "--no-verify", "-m", message, *only)
 
 
 def head(root: Path) -> str | None:

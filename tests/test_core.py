@@ -281,3 +281,18 @@ def test_unknown_table_error_suggests_the_table_meant() -> None:
     assert text.startswith("did you mean 'detention__ice_initial_book_ins_by_arresting_agency'?")
     assert "… (4 in all" in text and "facilities__list" not in text  # a short list
     assert not choices("zzz", names[:2]).startswith("did you mean")
+
+
+def test_a_commit_never_takes_what_the_user_staged(archive: Archive, tmp_path: Path) -> None:
+    archive.commit("ds", write_csv(tmp_path / "a.csv", [{"k": 1}]), published="2024-01-01")
+    notes = archive.root / "NOTES.md"
+    notes.write_text("my own notes\n")
+    subprocess.run(["git", "-C", str(archive.root), "add", "NOTES.md"], check=True)
+    archive.tag("ds@latest", "v1")
+    archive.commit("ds", write_csv(tmp_path / "b.csv", [{"k": 2}]), published="2024-02-01")
+    status = subprocess.run(["git", "-C", str(archive.root), "status", "--porcelain"],
+                            capture_output=True, text=True, check=True).stdout
+    assert status == "A  NOTES.md\n"  # still staged, in no atdarchive commit
+    shown = subprocess.run(["git", "-C", str(archive.root), "log", "--name-only",
+                            "--format=%s"], capture_output=True, text=True, check=True).stdout
+    assert "NOTES.md" not in shown
