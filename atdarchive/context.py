@@ -134,7 +134,8 @@ class ArchiveContext:
                 self.notices.append(
                     f"{dataset}: skipped {len(problems)} ledger line(s) that cannot be trusted "
                     f"(line {first.line}: {first.problem}); run 'atdarchive verify {dataset}'")
-            self._histories[dataset] = (stamp, History(dataset, events))
+            previous = cached[1] if cached is not None else None
+            self._histories[dataset] = (stamp, History(dataset, events, previous))
         return self._histories[dataset][1]
 
     def snapshot(self, ref: str) -> Snapshot:
@@ -186,7 +187,8 @@ class ArchiveContext:
         fsync_dir(pending.parent)
         for event in events:
             ledger.append(event)
-        self._histories.pop(dataset, None)
+        if dataset in self._histories:  # re-read on next use (its entries are reused)
+            self._histories[dataset] = (None, self._histories[dataset][1])
         trailer = f"atdarchive-ledger-head: {ledger.head()}"
         if snapshot_id:
             trailer = f"atdarchive-snapshot: {snapshot_id}\n{trailer}"

@@ -71,16 +71,27 @@ class Entry(RecordFields):
 class History:
     """Snapshots, tags and checks of one dataset, with both orders."""
 
-    def __init__(self, dataset: str, events: list[dict[str, Any]]) -> None:
+    def __init__(self, dataset: str, events: list[dict[str, Any]],
+                 previous: History | None = None) -> None:
+        """`previous`: the history of an earlier read of the same ledger, whose entries
+        are reused for the same event objects (a re-read after an append costs the new
+        lines, not a rebuild of every entry)."""
         self.dataset = dataset
         self.entries: list[Entry] = []
         self.tags: dict[str, str] = {}
         self.tag_events: list[dict[str, Any]] = []
         self.checks: list[dict[str, Any]] = []
+        known = previous.entry_of if previous is not None else {}
+        self.entry_of: dict[int, Entry] = {}  # id(record) -> its entry
         for event in events:
             kind = event.get("type")
             if kind == "snapshot":
-                self.entries.append(Entry(event["record"], event["seq"]))
+                record = event["record"]
+                entry = known.get(id(record))
+                if entry is None or entry.record is not record:  # (ids of live objects only)
+                    entry = Entry(record, event["seq"])
+                self.entry_of[id(record)] = entry
+                self.entries.append(entry)
             elif kind == "tag":
                 self.tags[event["name"]] = event["target"]
                 self.tag_events.append(event)
