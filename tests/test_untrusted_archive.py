@@ -446,3 +446,27 @@ def test_hostile_text_is_shown_escaped(tmp_path, world, cli) -> None:
     md_report = sandbox / "audit.md"
     cli("-C", arc.root, "audit", DS, "--md", md_report)
     assert "<script>" not in md_report.read_text()
+
+
+def test_colour_on_a_terminal_keeps_its_codes_and_escapes_the_data() -> None:
+    """On a terminal the diff is coloured: our codes reach it, the data's do not."""
+    import io
+
+    import pyarrow as pa
+
+    from atdarchive.diff import diff_tables
+    from atdarchive.render.diff_text import print_text
+    from atdarchive.render.safe import SafeStream
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    old = pa.table({"k": ["a"], "v": ["1"]})
+    new = pa.table({"k": ["a"], "v": ["\x1b]52;c;ZXZpbA==\x07\x1b[2J"]})
+    screen = Terminal()
+    print_text(diff_tables(old, new, name="t"), SafeStream(screen))
+    shown = screen.getvalue()
+    assert "\x1b[" in shown  # colour codes
+    assert "\x1b]52" not in shown and "\x1b[2J" not in shown and "\x07" not in shown
+    assert "\\x1b]52" in shown

@@ -175,11 +175,15 @@ def print_text(diff: TableDiff | SnapshotDiff, file: IO[str] | None = None, *,
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(file=file, force_terminal=True, width=max(width, 40), highlight=False)
+    from atdarchive.render.safe import cell
+
+    # our colour codes go to the terminal itself; the data in them is escaped first
+    console = Console(file=getattr(file, "raw", file), force_terminal=True,
+                      width=max(width, 40), highlight=False)
     for line in _text_lines(diff, limit, width):
         text = Text()
         for t, style in line:
-            text.append(t, style=style or None)
+            text.append(cell(t), style=style or None)
         console.print(text, soft_wrap=True)
 
 

@@ -66,6 +66,11 @@ class SafeStream(io.TextIOBase):
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
+    @property
+    def raw(self) -> TextIO:
+        """The terminal itself, for writers that escape data themselves (colour codes)."""
+        return self._stream
+
     def write(self, text: str) -> int:
         self._stream.write(controls(text))
         return len(text)
