@@ -288,10 +288,9 @@ class _Auditor:
         self.history = history
         self.options = options
         self.base = archive.layout.audit
-        from atdarchive.derived import fingerprint_dir
 
         # the diff engine's per-row fingerprints, kept warm at commit time
-        self.fp_dir = fingerprint_dir(archive)
+        self.fp_dir = archive.layout.fingerprints
         self._snaps: dict[str, Snapshot] = {}
         self._vh: dict[tuple[str, str], _ValueHashes | None] = {}
         self._revision_re = re.compile(options.revision_pattern)

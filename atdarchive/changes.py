@@ -75,9 +75,8 @@ def summary_against(archive: ArchiveContext, record: dict[str, Any],
 
     dataset = record["dataset"]
     parent = Snapshot(archive.store, archive.history(dataset).by_id[parent_id].record)
-    from atdarchive.derived import fingerprint_dir
 
-    summary = summarize(parent, Snapshot(archive.store, record), fingerprint_dir(archive))
+    summary = summarize(parent, Snapshot(archive.store, record), archive.layout.fingerprints)
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(cache, json.dumps(summary).encode())
     return summary

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atdarchive.context import ArchiveContext
@@ -18,9 +17,6 @@ from atdarchive.util import atomic_write
 if TYPE_CHECKING:
     from atdarchive.snapshot import Snapshot
 
-
-def fingerprint_dir(archive: ArchiveContext) -> Path:
-    return archive.layout.fingerprints
 
 
 def warm_fingerprints(archive: ArchiveContext, snapshot: Snapshot) -> None:

@@ -15,7 +15,6 @@ from conftest import ICE_RELEASES, FakeSnapshot, ice_published
 
 import atdarchive.diff.snapshots
 from atdarchive import Archive
-from atdarchive.derived import fingerprint_dir
 from atdarchive.diff import DiffOptions, TableStat, diff_snapshots, stat_snapshots
 from atdarchive.fingerprint import (
     Fingerprints,
@@ -108,7 +107,7 @@ def test_stat_of_ice_releases_matches_the_engine(ice: Archive,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     entries = ice.history("ice").channel("public")
     snaps = [ice.snapshot(f"ice@{e.short}") for e in entries]
-    cache = fingerprint_dir(ice)
+    cache = ice.layout.fingerprints
     for a, b in [*zip(snaps, snaps[1:], strict=False), (snaps[0], snaps[-1])]:
         with monkeypatch.context() as m:  # every table from its fingerprints
             m.setattr(atdarchive.diff.snapshots, "diff_snapshot_table", None)
