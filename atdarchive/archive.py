@@ -176,6 +176,14 @@ class Archive(ArchiveContext):
         return out
 
     # -- forensics (thin layers over diff, blame, audit) ------------------------
+    def keys(self, dataset: str, *, table: str | None = None,
+             channel: str | None = None) -> list[dict[str, Any]]:
+        """Per table: the key in force, its source (declared, hierarchy, inferred), the
+        inferred alternative, and per release whether it is unique (`atdarchive keys`)."""
+        from atdarchive.keyreport import key_report
+
+        return key_report(self, dataset, table=table, channel=channel)
+
     def diff(self, a: str, b: str | None = None, *, table: str | None = None,
              key: list[str] | None = None, **options: Any) -> Any:
         """Diff two snapshots (B defaults to A's parent, i.e. what A changed).
@@ -188,7 +196,8 @@ class Archive(ArchiveContext):
         old, new = self.compared(a, b)
         result = diff_snapshots(old, new, table=table,
                                 options=DiffOptions(key=key, **options),
-                                cache_dir=self.layout.fingerprints)
+                                cache_dir=self.layout.fingerprints,
+                                declared_keys=self.dataset(new.dataset).keys)
         return result.tables[table] if table else result
 
     def diff_stat(self, a: str, b: str | None = None, *, table: str | None = None,
@@ -200,7 +209,8 @@ class Archive(ArchiveContext):
 
         old, new = self.compared(a, b)
         return stat_snapshots(old, new, table=table, options=DiffOptions(**options),
-                              cache_dir=self.layout.fingerprints)
+                              cache_dir=self.layout.fingerprints,
+                              declared_keys=self.dataset(new.dataset).keys)
 
     def compared(self, a: str, b: str | None = None) -> tuple[Snapshot, Snapshot]:
         """(old, new) for a diff: A and B, or — B omitted — A's parent and A."""

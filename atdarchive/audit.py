@@ -43,6 +43,12 @@ Kinds (severity in brackets; thresholds are fields of `AuditOptions`):
   news). Keyless tables pair rows by guesswork, so their changes are not judged.
 * ``vanished_rows`` / ``reappeared_rows`` [warning / info] — keys that disappear
   from the next release / keys that come back after having vanished.
+* ``duplicate_key`` [warning] — a key value that repeats within the release (ICE
+  lists one facility twice): those rows are matched among themselves, by content,
+  then order (`atdarchive.identity`), the rest of the table by key.
+* ``row_renamed`` [info] — rows matched although their key changed slightly
+  (truncation, case, spacing, one typo: "BINGHAMTON" -> "BINGHAMPTON"); their
+  key cells are not counted as revisions.
 * ``schema_change`` [warning; info when only period columns come and go, as in
   a rolling 12-month table] — column added, removed, renamed, type changed (not
   int <-> float: the reader types whole numbers as int), or unit changed (most
@@ -65,7 +71,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +79,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from atdarchive import checks
+from atdarchive.checks import folded_column, restoration
+from atdarchive.checks.base import RANK as _RANK
+from atdarchive.checks.base import SEVERITIES, AuditOptions, Finding, Release, row_name
+from atdarchive.checks.base import finding as _finding
+from atdarchive.checks.base import other as other_release
 from atdarchive.context import ArchiveContext
 from atdarchive.derived import save_flags
 from atdarchive.errors import AtdError
+from atdarchive.hierarchy import VERSION as HIERARCHY_VERSION
 from atdarchive.history import Entry, History
 from atdarchive.progress import Progress
+from atdarchive.semantics import TOTAL_COLUMN_RE, TableSemantics, describe, period_token
 from atdarchive.snapshot import Snapshot
 from atdarchive.util import published_day
 
 __all__ = [
-    "KINDS",
     "SEVERITIES",
     "AuditOptions",
     "AuditReport",
@@ -94,66 +107,16 @@ __all__ = [
     "parse_period_end",
 ]
 
-AUDIT_VERSION = 3
-KINDS = (
-    "identical_republish", "recycled_release", "period_mismatch", "silent_revision",
-    "outlier_change", "vanished_rows", "reappeared_rows", "schema_change", "table_added",
-    "table_removed", "channel_discrepancy",
-)
-SEVERITIES = ("info", "warning", "alert")
-_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+AUDIT_VERSION = 5
 DATA_DATE_KINDS = ("as_of", "data_from", "through", "run_date")
 #: Column names that are stamps of the release, not values (excluded from value hashes).
 STAMP_COLUMN_RE = re.compile(
     r"(?i)(as[\s_]?of|updated|retrieved|run[\s_]?date|report[\s_]?date|extract|published)")
-#: Running-total columns: they move when a new period is filled in on the same row.
-TOTAL_COLUMN_RE = re.compile(r"(?i)\b(total|overall|ytd|year[\s_-]*to[\s_-]*date|cumulative|sum)\b")
-ISO_MONTH_RE = re.compile(r"\b((?:19|20)\d{2})-(\d{2})(?:-\d{2})?\b")
-MONTH_NAME_RE = re.compile(
-    r"(?i)\b(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-    r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b")
 SKETCH_K = 128
 #: Cells kept per table in the cached pair analysis (findings show `max_examples`).
 CACHE_CELLS = 200
 CACHE_KEYS = 10_000
 UNIT_FACTORS = tuple(10.0 ** k for k in range(-6, 7) if k)
-
-
-@dataclass
-class AuditOptions:
-    """Thresholds of the audit (see the module docstring for what each one tunes)."""
-
-    recycled_share: float = 0.90
-    recycled_margin: float = 0.05
-    recycled_min_rows: int = 3
-    period_days: int = 45
-    outlier_threshold: float = 1.0
-    outlier_min_base: float = 10.0
-    max_examples: int = 50
-    revision_pattern: str = r"(?i)revis|correct|updat|amend|restat"
-    since: str | None = None
-    channels: list[str] | None = None
-
-
-@dataclass
-class Finding:
-    """One piece of evidence about one release (and table, when it is about one)."""
-
-    kind: str
-    snapshot: str
-    published: str
-    table: str | None
-    severity: str
-    summary: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    channel: str = "public"
-
-    @property
-    def short_id(self) -> str:
-        return self.snapshot[:10]
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -291,6 +254,12 @@ class _Auditor:
 
         # the diff engine's per-row fingerprints, kept warm at commit time
         self.fp_dir = archive.layout.fingerprints
+        config = archive.dataset(history.dataset)
+        self.declared_keys = config.keys
+        # cached pair analyses hold while the keys they were matched by hold
+        self.keys_stamp = json.dumps([config.keys, config.hierarchy, HIERARCHY_VERSION],
+                                     sort_keys=True)
+        self.audit_config = config.audit
         self._snaps: dict[str, Snapshot] = {}
         self._vh: dict[tuple[str, str], _ValueHashes | None] = {}
         self._revision_re = re.compile(options.revision_pattern)
@@ -306,11 +275,15 @@ class _Auditor:
 
     def snap(self, entry: Entry) -> Snapshot:
         if entry.id not in self._snaps:
-            self._snaps[entry.id] = Snapshot(self.archive.store, entry.record)
+            self._snaps[entry.id] = self.archive.snapshot_of(entry.record)
         return self._snaps[entry.id]
 
     def announced(self, record: dict[str, Any]) -> bool:
         return bool(self._revision_re.search(record.get("message") or ""))
+
+    def semantics(self, entry: Entry, table: str) -> TableSemantics:
+        """What the table means in time (`atdarchive.semantics`), with `[audit]` applied."""
+        return describe(entry.record["tables"][table], self.audit_config, table)
 
     # -- value hashes (recycled detection) -----------------------------------
     def value_hashes(self, entry: Entry, table: str) -> _ValueHashes | None:
@@ -324,11 +297,12 @@ class _Auditor:
         path = self.base / "pairs" / f"{old.id[:32]}-{new.id[:32]}.json"
         try:
             cached = json.loads(path.read_text())
-            if cached.get("version") == AUDIT_VERSION:
+            if cached.get("version") == AUDIT_VERSION and cached.get(
+                    "keys") == self.keys_stamp:
                 return cached
         except (FileNotFoundError, ValueError):
             pass
-        result = _analyse_pair(self, self.snap(old), self.snap(new))
+        result = {**_analyse_pair(self, self.snap(old), self.snap(new)), "keys": self.keys_stamp}
         _write_cache(path, json.dumps(result, default=str).encode())
         return result
 
@@ -339,17 +313,6 @@ def _write_cache(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def _finding(kind: str, entry: Entry, table: str | None, severity: str, summary: str,
-             evidence: dict[str, Any]) -> Finding:
-    return Finding(kind, entry.id, entry.published, table, severity, summary, evidence,
-                   entry.channel)
-
-
-def _other(entry: Entry) -> dict[str, Any]:
-    return {"other_snapshot": entry.id, "other_published": entry.published,
-            "other_channel": entry.channel}
 
 
 # ---------------------------------------------------------------- value hashes
@@ -487,15 +450,31 @@ def _row_dicts(table: pa.Table, columns: Sequence[str], limit: int) -> list[dict
     return table.select(list(columns)).slice(0, limit).to_pylist() if columns else []
 
 
+def _per_column(cells: pa.Table) -> dict[str, dict[str, float]]:
+    """Per column: cells revised and their net change (sum of new - old)."""
+    if cells.num_rows == 0:
+        return {}
+    cols = cells.column("column").to_pylist()
+    absc = cells.column("abs_change").to_numpy(zero_copy_only=False).astype(float)
+    out: dict[str, dict[str, float]] = {}
+    for c, a in zip(cols, absc, strict=True):
+        entry = out.setdefault(c, {"cells": 0, "net": 0.0})
+        entry["cells"] += 1
+        if np.isfinite(a):
+            entry["net"] += float(a)
+    return out
+
+
 def _cells_to_examples(cells: pa.Table, key_cols: list[str], limit: int) -> list[dict[str, Any]]:
-    """Cells ordered by |relative change| (then |absolute change|), as small dicts."""
+    """Cells ordered by |absolute change| (then |relative change|), as small dicts: the
+    biggest number moved comes first, whatever its base."""
     if cells.num_rows == 0:
         return []
     rel = np.abs(cells.column("rel_change").to_numpy(zero_copy_only=False).astype(float))
     absc = np.abs(cells.column("abs_change").to_numpy(zero_copy_only=False).astype(float))
     rel = np.where(np.isnan(rel), -1.0, rel)
     absc = np.where(np.isnan(absc), -1.0, absc)
-    order = np.lexsort((-absc, -rel))[:limit]
+    order = np.lexsort((-rel, -absc))[:limit]
     picked = cells.take(pa.array(order))
     out = []
     fields = ["column", "old", "new", "abs_change", "rel_change", "old_cell", "new_cell",
@@ -543,25 +522,17 @@ def _analyse_pair(aud: _Auditor, old: Snapshot, new: Snapshot) -> dict[str, Any]
         if told[name]["fingerprint"] == tnew[name]["fingerprint"]:
             continue
         try:
-            diff = diff_snapshots(old, new, table=name, cache_dir=aud.fp_dir).tables[name]
-        except AtdError:  # a declared key the agency broke: compare as rows instead
+            diff = diff_snapshots(old, new, table=name, cache_dir=aud.fp_dir,
+                                  declared_keys=aud.declared_keys).tables[name]
+        except AtdError:  # a declared key column the table lacks: compare as rows instead
             diff = diff_tables(old.table(name), new.table(name), name=name,
                                options=DiffOptions(), old_meta=told[name], new_meta=tnew[name])
-        result["tables"][name] = _boil_table_diff(diff, told[name]["rows"],
-                                                  _open_periods(old, name))
+        tab = result["tables"][name] = _boil_table_diff(diff, told[name]["rows"],
+                                                        _open_periods(old, name))
+        removed = [r["column"] for r in tab["schema_changes"] if r["change"] == "column_removed"]
+        if removed and diff.cells_changed.num_rows:
+            tab["folded"] = folded_column.detect(old.table(name), diff.cells_changed, removed)
     return result
-
-
-def period_token(column: str) -> str | None:
-    """The period a column name names ("Oct", "2025 / July / end" -> "2025 july"), or None."""
-    if TOTAL_COLUMN_RE.search(column):
-        return None
-    if m := ISO_MONTH_RE.search(column):
-        return f"{m[1]}-{m[2]}"
-    if m := MONTH_NAME_RE.search(column):
-        year = re.search(r"\b(?:19|20)\d{2}\b", column)
-        return f"{year[0] if year else ''} {m[1][:3].lower()}".strip()
-    return None
 
 
 @dataclass
@@ -626,6 +597,9 @@ def _boil_table_diff(diff: Any, rows_old: int, open_periods: _OpenPeriods) -> di
     n_open = int(pc.sum(open_updates.cast(pa.int64())).as_py() or 0)
     growing = pc.or_(filled, open_updates)
     revisions = cells.filter(pc.invert(growing))
+    if diff.key and revisions.num_rows:  # key cells change only on renamed rows
+        revisions = revisions.filter(pc.invert(pc.is_in(revisions.column("column"),
+                                                        pa.array(diff.key, pa.string()))))
     # a running total moves when a period is filled in on its row: not a revision
     totals = 0
     if revisions.num_rows and pc.any(growing).as_py():
@@ -647,8 +621,14 @@ def _boil_table_diff(diff: Any, rows_old: int, open_periods: _OpenPeriods) -> di
         "revised_rows": len(np.unique(revisions.column("new_row").to_numpy()))
         if revisions.num_rows else 0,
         "revised_columns": sorted(set(revisions.column("column").to_pylist()))[:50],
+        "revised_by_column": _per_column(revisions),
         "cells": _cells_to_examples(revisions, key_cols, CACHE_CELLS),
         "removed_count": diff.rows_removed.num_rows, "added_count": diff.rows_added.num_rows,
+        "duplicate_keys": [d for d in diff.duplicate_keys if d["release"] == "new"],
+        "renamed": [{"old_key": dict(zip(diff.key, r["old_key"], strict=True)),
+                     "new_key": dict(zip(diff.key, r["new_key"], strict=True))}
+                    for r in diff.rows_renamed.slice(0, 20).to_pylist()],
+        "renamed_count": diff.rows_renamed.num_rows,
     }
     if diff.key:
         entry["removed_keys"] = _key_strings(diff.rows_removed.slice(0, CACHE_KEYS), diff.key)
@@ -675,7 +655,7 @@ def _check_identical(aud: _Auditor, entry: Entry, parent: Entry | None) -> list[
         "identical_republish", entry, None, "warning",
         f"{entry.published}: {how} the previous release {parent.short} "
         f"({parent.published}), re-posted under a new date",
-        {**_other(parent), "same_bytes": same_bytes, "tables": len(b),
+        {**other_release(parent), "same_bytes": same_bytes, "tables": len(b),
          "days_apart": (published_day(entry.published) - published_day(parent.published)).days},
     )]
 
@@ -685,18 +665,18 @@ def _recycled_candidates(aud: _Auditor, entry: Entry, parent: Entry | None) -> l
     parent) and other channels' releases published more than `period_days` before it."""
     key = entry.order_key()
     out = []
-    for other in aud.history.publication_order():
-        if other.order_key() >= key or other.id == entry.id:
+    for earlier in aud.history.publication_order():
+        if earlier.order_key() >= key or earlier.id == entry.id:
             continue
-        if parent is not None and other.id == parent.id:
+        if parent is not None and earlier.id == parent.id:
             continue
-        if other.channel != entry.channel:
-            gap = (published_day(entry.published) - published_day(other.published)).days
+        if earlier.channel != entry.channel:
+            gap = (published_day(entry.published) - published_day(earlier.published)).days
             if gap <= aud.options.period_days or (
-                    other.record.get("period") and
-                    other.record.get("period") == entry.record.get("period")):
+                    earlier.record.get("period") and
+                    earlier.record.get("period") == entry.record.get("period")):
                 continue
-        out.append(other)
+        out.append(earlier)
     return out
 
 
@@ -781,7 +761,7 @@ def _check_recycled(aud: _Auditor, entry: Entry, parent: Entry | None) -> list[F
         out.append(_finding(
             "recycled_release", entry, tabs[0]["table"] if len(tabs) == 1 else None,
             "alert" if whole else "warning", summary,
-            {**_other(other), "share": round(share, 4), "tables": tabs,
+            {**other_release(other), "share": round(share, 4), "tables": tabs,
              "tables_judged": judged, "whole_release": whole,
              "same_bytes": other_id in identical_ids,
              "parent": parent.id if parent else None,
@@ -809,17 +789,8 @@ def _check_period(aud: _Auditor, entry: Entry, parent: Entry | None) -> list[Fin
     latest = latest_stated(record, days)
     problems: list[dict[str, Any]] = []
     severity = "warning"
-    if latest is not None:
+    if latest is not None:  # a date older than the parent's: `stated_date_regression`
         stated = dt.date.fromisoformat(latest["date"])
-        prev = latest_stated(parent.record, days) if parent else None
-        if prev is not None and stated < dt.date.fromisoformat(prev["date"]):
-            severity = "alert"
-            problems.append({
-                "problem": "older_than_previous", "stated": latest["date"],
-                "previous_stated": prev["date"],
-                "days": (dt.date.fromisoformat(prev["date"]) - stated).days,
-                "text": f"states data as of {latest['date']}, older than the previous "
-                        f"release's {prev['date']}"})
         for source, value in claimed.items():
             gap = (dt.date.fromisoformat(value) - stated).days
             if gap > days:
@@ -844,7 +815,7 @@ def _check_period(aud: _Auditor, entry: Entry, parent: Entry | None) -> list[Fin
         "stated_dates": _stated(record)[:20],
     }
     if parent is not None:
-        evidence.update(_other(parent))
+        evidence.update(other_release(parent))
         evidence["other_latest_stated"] = latest_stated(parent.record, days)
     worst = max(problems, key=lambda p: p["days"])
     return [_finding("period_mismatch", entry, None, severity,
@@ -866,14 +837,14 @@ def _check_schema(aud: _Auditor, entry: Entry, parent: Entry | None,
         out.append(_finding("table_added", entry, name, "info",
                             f"{entry.published}: new table {name} ({b[name]['rows']} rows)"
                             f"{again}",
-                            {**_other(parent), "rows": b[name]["rows"],
+                            {**other_release(parent), "rows": b[name]["rows"],
                              "columns": [c["name"] for c in b[name]["schema"]][:50],
                              "same_as": {"snapshot": twin.id, "published": twin.published}
                              if twin else None}))
     for name in sorted(set(a) - set(b)):
         out.append(_finding("table_removed", entry, name, "warning",
                             f"{entry.published}: table {name} ({a[name]['rows']} rows) is gone",
-                            {**_other(parent), "rows": a[name]["rows"],
+                            {**other_release(parent), "rows": a[name]["rows"],
                              "columns": [c["name"] for c in a[name]["schema"]][:50]}))
     for name, tab in (pair or {}).get("tables", {}).items():
         changes = [dict(c) for c in tab["schema_changes"] if not _widening(c)]
@@ -889,7 +860,7 @@ def _check_schema(aud: _Auditor, entry: Entry, parent: Entry | None,
                       and period_token(c["column"] or "") for c in changes)
         out.append(_finding("schema_change", entry, name, "info" if rolling else "warning",
                             f"{entry.published}: {name}: {words}{more}",
-                            {**_other(parent), "changes": changes,
+                            {**other_release(parent), "changes": changes,
                              "period_columns_only": rolling}))
     return out
 
@@ -902,47 +873,82 @@ def _widening(change: dict[str, Any]) -> bool:
     return kinds <= {"int", "uint", "double", "float", "halffloat"}
 
 
-def _check_revisions(aud: _Auditor, entry: Entry, parent: Entry | None,
-                     pair: dict[str, Any] | None) -> list[Finding]:
+def _judged_columns(sem: TableSemantics, tab: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(columns whose revisions count, derived columns counted apart) of a period series:
+    flag and ignored columns and the provisional periods are not judged."""
+    provisional = set(sem.period_columns) - set(sem.closed_periods)
+    folded_into = {f["into"] for f in tab.get("folded") or []}  # `folded_column` says it
+    skip = set(sem.flag_columns) | set(sem.ignore_columns) | provisional | folded_into
+    revised = set(tab.get("revised_by_column") or {})
+    derived = (revised & set(sem.derived_columns)) - skip
+    return revised - skip - derived, derived
+
+
+def _row_name(cell: dict[str, Any]) -> str:
+    """`row_name` with a space after it, to lead a column name."""
+    name = row_name(cell)
+    return f"{name} " if name else ""
+
+
+def _check_revisions(release: Release) -> list[Finding]:
+    """Closed periods of period series revised against the parent (as-of, running and
+    reference tables change by design: an update, not a revision)."""
+    aud, entry, parent, pair = release.auditor, release.entry, release.parent, release.pair
     if parent is None or pair is None:
         return []
     opts = aud.options
     announced = aud.announced(entry.record)
+    restored = release.notes.get("restored", {})  # cells `restoration` put back
     out = []
     for name, tab in pair["tables"].items():
-        if tab["revisions"]:
-            cells = tab["cells"][:opts.max_examples]
-            top = tab["cells"][0] if tab["cells"] else None
-            biggest = ""
-            if top is not None:
-                rel = top.get("rel_change")
-                biggest = (f"; largest {top['column']} {top['old']} -> {top['new']}"
-                           + (f" ({rel:+.1%})" if rel is not None else ""))
-            out.append(_finding(
-                "silent_revision", entry, name, "info" if announced else "warning",
-                f"{entry.published}: {tab['revisions']} past value(s) of {name} revised "
-                f"{'(announced)' if announced else 'without notice'}{biggest}",
-                {**_other(parent), "announced": announced, "message": entry.record.get(
-                    "message") or "", "cells_revised": tab["revisions"],
-                 "rows_revised": tab["revised_rows"], "cells_filled": tab["fills"],
-                 "totals_moved": tab.get("totals_moved", 0),
-                 "open_period_updates": tab.get("open_period_updates", 0),
-                 "columns": tab["revised_columns"], "key": tab["key"],
-                 "rows_matched_by": "key" if tab["key"] else "row pairing (no key)",
-                 "changes": cells, "changes_shown": len(cells)}))
-        outliers = _outliers(tab["cells"], opts) if tab.get("key") else []
+        sem = aud.semantics(entry, name)
+        if sem.role != "period_series" or not tab["revisions"]:
+            continue
+        judged, derived = _judged_columns(sem, tab)
+        per_col = tab.get("revised_by_column") or {}
+        back = restored.get(name, set())
+        n = int(sum(per_col[c]["cells"] for c in judged)) - len(back)
+        if n <= 0:
+            continue
+        cells = [c for c in tab["cells"] if c["column"] in judged
+                 and restoration.cell_key(c) not in back]
+        top = cells[0] if cells else None
+        biggest = ""
+        if top is not None:
+            size = top.get("abs_change")
+            biggest = (f"; largest {_row_name(top)}{top['column']} {top['old']} -> "
+                       f"{top['new']}" + (f" ({size:+g})" if size is not None else ""))
+        net = {c: round(per_col[c]["net"], 6) for c in sorted(judged)}
+        out.append(_finding(
+            "silent_revision", entry, name, "info" if announced else "warning",
+            f"{entry.published}: {n} past value(s) of {name} revised "
+            f"{'(announced)' if announced else 'without notice'}{biggest}",
+            {**other_release(parent), "announced": announced, "message": entry.record.get(
+                "message") or "", "cells_revised": n,
+             "derived_cells_revised": int(sum(per_col[c]["cells"] for c in derived)),
+             "derived_columns": sorted(derived),
+             "rows_revised": tab["revised_rows"], "cells_filled": tab["fills"],
+             "totals_moved": tab.get("totals_moved", 0),
+             "open_period_updates": tab.get("open_period_updates", 0),
+             "columns": sorted(judged), "net_change": net, "key": tab["key"],
+             "rows_matched_by": "key" if tab["key"] else "row pairing (no key)",
+             "changes": cells[:opts.max_examples],
+             "changes_shown": len(cells[:opts.max_examples])},
+            magnitude=abs(top["abs_change"]) if top and top.get("abs_change") else n))
+        outliers = _outliers(cells, opts) if tab.get("key") else []
         if outliers:
             top = outliers[0]
             out.append(_finding(
                 "outlier_change", entry, name, "alert",
-                f"{entry.published}: {name} {top['column']} {top['old']} -> {top['new']} "
-                f"({_pct(top['rel_change'])}); {len(outliers)} change(s) beyond "
+                f"{entry.published}: {name} {_row_name(top)}{top['column']} {top['old']} -> "
+                f"{top['new']} ({_pct(top['rel_change'])}); {len(outliers)} change(s) beyond "
                 f"{opts.outlier_threshold:.0%}",
-                {**_other(parent), "threshold": opts.outlier_threshold,
+                {**other_release(parent), "threshold": opts.outlier_threshold,
                  "min_base": opts.outlier_min_base, "count": len(outliers),
                  "max_rel_change": top["rel_change"], "max_jump": top["jump"],
                  "changes": outliers[:opts.max_examples],
-                 "announced": announced}))
+                 "announced": announced},
+                magnitude=abs(top.get("abs_change") or 0)))
     return out
 
 
@@ -982,6 +988,30 @@ def _num(text: Any) -> float | None:
         return None
 
 
+def _row_identity_findings(entry: Entry, parent: Entry, name: str,
+                           tab: dict[str, Any]) -> list[Finding]:
+    """`duplicate_key` and `row_renamed` of one table of a release."""
+    out = []
+    dups = tab.get("duplicate_keys") or []
+    if dups:
+        shown = "; ".join(", ".join(str(v) for v in d["key"].values()) + f" ×{d['rows']}"
+                          for d in dups[:3])
+        out.append(_finding(
+            "duplicate_key", entry, name, "warning",
+            f"{entry.published}: key ({', '.join(tab['key'])}) of {name} repeats: {shown}",
+            {**other_release(parent), "key": tab["key"], "examples": dups}))
+    if tab.get("renamed_count"):
+        first = tab["renamed"][0]
+        out.append(_finding(
+            "row_renamed", entry, name, "info",
+            f"{entry.published}: {tab['renamed_count']} row(s) of {name} renamed, e.g. "
+            f"{' | '.join(map(str, first['old_key'].values()))!r} -> "
+            f"{' | '.join(map(str, first['new_key'].values()))!r}",
+            {**other_release(parent), "count": tab["renamed_count"], "key": tab["key"],
+             "examples": tab["renamed"]}))
+    return out
+
+
 def _check_vanished(aud: _Auditor, entry: Entry, parent: Entry | None,
                     pair: dict[str, Any] | None,
                     vanished: dict[tuple[str, str], dict[str, Entry]] | None) -> list[Finding]:
@@ -993,14 +1023,17 @@ def _check_vanished(aud: _Auditor, entry: Entry, parent: Entry | None,
     for name, tab in pair["tables"].items():
         if not tab.get("key"):
             continue
+        out += _row_identity_findings(entry, parent, name, tab)
         removed = tab.get("removed_keys") or []
         if removed:
             share = tab["removed_count"] / max(1, tab["rows_old"])
+            # rows of an as-of count come and go (a facility with no one detained today)
+            as_of = aud.semantics(entry, name).role == "as_of"
             out.append(_finding(
-                "vanished_rows", entry, name, "warning",
+                "vanished_rows", entry, name, "info" if as_of else "warning",
                 f"{entry.published}: {tab['removed_count']} row(s) of {name} vanished "
                 f"({share:.0%} of {tab['rows_old']})",
-                {**_other(parent), "count": tab["removed_count"], "share": round(share, 4),
+                {**other_release(parent), "count": tab["removed_count"], "share": round(share, 4),
                  "key": tab["key"], "examples": tab.get("removed_examples", [])}))
         added = tab.get("added_keys") or []
         if not added:
@@ -1023,7 +1056,7 @@ def _check_vanished(aud: _Auditor, entry: Entry, parent: Entry | None,
             "reappeared_rows", entry, name, "info",
             f"{entry.published}: {len(back)} row(s) of {name} reappeared after vanishing "
             f"(last gone in {since[0].short}, {since[0].published})",
-            {**_other(since[0]), "count": len(back), "key": tab["key"], "examples": examples,
+            {**other_release(since[0]), "count": len(back), "key": tab["key"], "examples": examples,
              "vanished_in": [{"snapshot": e.id, "published": e.published} for e in since]}))
     return out
 
@@ -1107,32 +1140,57 @@ def _channel_finding(aud: _Auditor, entry: Entry, ref: Entry, pair: dict[str, An
                + (f", up to {max_rel:.0%}" if max_rel is not None else ""))
     return [_finding("channel_discrepancy", entry, tables[0]["table"] if len(tables) == 1
                      else None, severity, summary,
-                     {**_other(ref), "matched_by": matched_by, "cells_differing": total,
+                     {**other_release(ref), "matched_by": matched_by, "cells_differing": total,
                       "max_rel_change": max_rel, "tables": tables,
                       "tables_only_here": pair["tables_added"],
                       "tables_only_there": pair["tables_removed"],
                       "changes": cells[:opts.max_examples]})]
 
 
+# ---------------------------------------------------------------- the registry
+
+# The audit's own checks, registered like those of `atdarchive.checks` (one file each):
+# order = run order and the order of kinds in reports.
+checks.register("identical_republish", "identical republish", "warning", 10)(
+    lambda r: _check_identical(r.auditor, r.entry, r.parent))
+checks.register("recycled_release", "recycled release", "alert", 20)(
+    lambda r: _check_recycled(r.auditor, r.entry, r.parent))
+checks.register("period_mismatch", "period mismatch", "warning", 30)(
+    lambda r: _check_period(r.auditor, r.entry, r.parent))
+checks.register("silent_revision", "revision", "warning", 50)(_check_revisions)
+checks.declare("outlier_change", "outlier change", "alert", 51)
+checks.register("vanished_rows", "rows vanished", "warning", 60)(
+    lambda r: _check_vanished(r.auditor, r.entry, r.parent, r.pair, r.notes.get("vanished")))
+checks.declare("reappeared_rows", "rows reappeared", "info", 61)
+checks.declare("duplicate_key", "duplicate key", "warning", 62)
+checks.declare("row_renamed", "rows renamed", "info", 63)
+checks.register("schema_change", "schema change", "warning", 70)(
+    lambda r: _check_schema(r.auditor, r.entry, r.parent, r.pair))
+checks.declare("table_added", "table added", "info", 71)
+checks.declare("table_removed", "table removed", "warning", 72)
+checks.declare("channel_discrepancy", "channel discrepancy", "warning", 90)
+
+
 def _release_findings(aud: _Auditor, entry: Entry, *, deep: bool = True,
                       vanished: dict[tuple[str, str], dict[str, Entry]] | None = None,
                       ) -> tuple[list[Finding], dict[str, Any] | None]:
+    """Every registered check, in order, on one release."""
     parent = aud.history.parent(entry.id)
-    findings = _check_identical(aud, entry, parent)
-    findings += _check_recycled(aud, entry, parent)
-    findings += _check_period(aud, entry, parent)
     pair = aud.pair(parent, entry) if (deep and parent is not None) else None
-    findings += _check_schema(aud, entry, parent, pair)
-    findings += _check_revisions(aud, entry, parent, pair)
-    findings += _check_vanished(aud, entry, parent, pair, vanished)
+    release = Release(aud, entry, parent, pair, {"vanished": vanished})
+    findings: list[Finding] = []
+    for check in sorted(checks.load().values(), key=lambda c: (c.order, c.kind)):
+        if check.run is not None:
+            findings += check.run(release)
     return findings, pair
 
 
 def _sort(findings: list[Finding], history: History) -> list[Finding]:
+    """Per release (publication order), the most significant first."""
     order = {e.id: e.order_key() for e in history.entries}
-    kind_rank = {k: i for i, k in enumerate(KINDS)}
-    return sorted(findings, key=lambda f: (order[f.snapshot], -_RANK[f.severity],
-                                           kind_rank[f.kind], f.table or ""))
+    kind_rank = {k: i for i, k in enumerate(checks.kinds())}
+    return sorted(findings, key=lambda f: (order[f.snapshot], -f.score, -_RANK[f.severity],
+                                           kind_rank.get(f.kind, 99), f.table or ""))
 
 
 # ---------------------------------------------------------------- public API
@@ -1210,7 +1268,8 @@ def audit(archive: ArchiveContext, dataset: str, options: AuditOptions | None = 
             save_flags(archive, row["id"], flag_summary(by_release.get(row["id"], [])))
     for row in releases:
         mine = by_release.get(row["id"], [])
-        row["flags"] = sorted({f.kind for f in mine}, key=KINDS.index)
+        kind_rank = {k: i for i, k in enumerate(checks.kinds())}
+        row["flags"] = sorted({f.kind for f in mine}, key=lambda k: kind_rank.get(k, 99))
         row["severity"] = max((f.severity for f in mine), key=_RANK.__getitem__, default=None)
         row["findings"] = len(mine)
     return AuditReport(dataset, options, releases, findings, channels)

@@ -57,16 +57,19 @@ import pyarrow.compute as pc
 
 from atdarchive.context import ArchiveContext
 from atdarchive.diff.compare import decode, equal_mask, occurrence_rank, to_text
+from atdarchive.diff.keyed import check_key_columns
 from atdarchive.diff.types import DiffOptions
 from atdarchive.errors import AtdError
 from atdarchive.history import Entry, split_ref
+from atdarchive.identity import match_by_key, pair_renamed_rows
 from atdarchive.ingest.model import cell_addresses
-from atdarchive.keys import encode_columns, flat, infer_key, is_unique_nonnull
-from atdarchive.snapshot import Snapshot
+from atdarchive.keyreport import key_in_force
+from atdarchive.keys import encode_columns, flat
+from atdarchive.snapshot import Snapshot  # noqa: TC001
 
 __all__ = ["blame", "history", "reindex", "update_index", "BLAME_FIELDS", "FORMAT_NOTE"]
 
-FORMAT = 1
+FORMAT = 2
 #: Besides the latest, keep the state after every CHECKPOINT-th release.
 CHECKPOINT = 8
 SEP = "\x1f"
@@ -166,11 +169,12 @@ def _unify(old: pa.Array, new: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 class _KeyBroken(Exception):
-    """The table's key is missing or not unique in one release (-> keyless)."""
+    """A release lacks a key column (an inferred key -> keyless; a declared one: an error)."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, columns: list[str]) -> None:
         super().__init__(why)
         self.why = why
+        self.columns = columns
         self.where = "?"
 
 
@@ -188,20 +192,15 @@ def _advance(state: _State | None, table: pa.Table | None, pos: int, *,
         return _State(t, list(state.columns), [])
     if key is not None:
         missing = [k for k in key if k not in table.column_names]
-        if missing or not is_unique_nonnull(table, key):
-            raise _KeyBroken("missing" if missing else "not unique")
+        if missing:
+            raise _KeyBroken(f"missing (no column {missing[0]!r})", table.column_names)
     n = table.num_rows
     ids = _row_ids(table, key)
     old_ids = state.col("_id")
     ids = ids.cast(old_ids.type)
-    if n >= n_old and pc.all(pc.equal(old_ids, ids.slice(0, n_old))).as_py() is not False:
-        rid = np.arange(n, dtype=np.int64)  # known rows in place; the rest are new
-        rid[n_old:] = -1
-    else:
-        codes, card = encode_columns([pa.concat_arrays([old_ids, ids])])
-        lookup = np.full(card, -1, np.int64)
-        lookup[codes[:n_old]] = np.arange(n_old)
-        rid = lookup[codes[n_old:]]
+    rid, renamed = _match_state(state, table, ids, key, options)
+    if len(renamed):
+        old_ids = _scatter(old_ids, ids.take(pa.array(renamed)), rid[renamed])
     fresh_rows = rid < 0
     n_add = int(fresh_rows.sum())
     rid[fresh_rows] = n_old + np.arange(n_add)
@@ -280,6 +279,57 @@ def _advance(state: _State | None, table: pa.Table | None, pos: int, *,
     return _State(pa.table(out), columns, [where[c] for c in table.column_names])
 
 
+def _match_state(state: _State, table: pa.Table, ids: pa.Array, key: list[str] | None,
+                 options: DiffOptions) -> tuple[np.ndarray, np.ndarray]:
+    """The state row of each row of the release (-1: a new row), matched by identity
+    per row (`atdarchive.identity`); and the release rows matched as renamed rows."""
+    n_old, n = state.table.num_rows, len(ids)
+    old_ids = state.col("_id")
+    none = np.zeros(0, np.int64)
+    if n >= n_old and pc.all(pc.equal(old_ids, ids.slice(0, n_old))).as_py() is not False \
+            and (key is None or pc.count_distinct(ids).as_py() == n):
+        rid = np.arange(n, dtype=np.int64)  # known rows in place; the rest are new
+        rid[n_old:] = -1
+        return rid, none
+    codes, card = encode_columns([pa.concat_arrays([old_ids, ids])])
+    where = {name: j for j, name in enumerate(state.columns)}
+    shared = [c for c in table.column_names if c in where and c not in (key or [])]
+
+    def content(o_rows: np.ndarray, n_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not shared:
+            return np.zeros(len(o_rows), np.int64), np.zeros(len(n_rows), np.int64)
+        oi, ni = pa.array(o_rows), pa.array(n_rows)
+        both = [pa.concat_arrays([_ident_text(state.col(f"v{where[c]}").take(oi)),
+                                  _ident_text(flat(table.column(c)).take(ni))]) for c in shared]
+        joint, _ = encode_columns(both)
+        return joint[: len(o_rows)], joint[len(o_rows):]
+
+    rm = match_by_key(codes[:n_old], codes[n_old:], card, content)
+    rid = np.full(n, -1, np.int64)
+    rid[rm.new] = rm.old
+    if key is None or not len(rm.added):
+        return rid, none
+    gone = rm.removed[state.np("_present").astype(bool)[rm.removed]]  # vanished just now
+    if not len(gone):
+        return rid, none
+    near = DiffOptions(rel_tol=0.1, ignore_case=True, ignore_whitespace=True)
+
+    def closeness(gi: np.ndarray, ai: np.ndarray) -> np.ndarray:
+        if not shared:
+            return np.ones(len(gi))
+        oi, ni = pa.array(gone[gi]), pa.array(rm.added[ai])
+        close = np.zeros(len(gi))
+        for c in shared:
+            old_v, new_v = state.col(f"v{where[c]}").take(oi), flat(table.column(c)).take(ni)
+            close += equal_mask(old_v, new_v, near)
+        return close / len(shared)
+
+    gi, ai, _ = pair_renamed_rows(old_ids.take(pa.array(gone)).to_pylist(),
+                                  ids.take(pa.array(rm.added)).to_pylist(), closeness)
+    rid[rm.added[ai]] = gone[gi]
+    return rid, rm.added[ai]
+
+
 def _same(old: pa.Array, new: pa.Array, options: DiffOptions) -> np.ndarray:
     """The diff engine's equality, asked only where the values are not plainly equal
     (equal values of one type are equal under any options)."""
@@ -336,25 +386,30 @@ class _Index:
                            f"table {self.table!r}")
         meta = latest.record["tables"][self.table]
         manifest = self._manifest()
-        if manifest.get("format") == FORMAT and (
+        declared_now = self._declared(meta)
+        if manifest.get("format") == FORMAT and manifest.get("declared") == declared_now and (
                 manifest.get("latest") == latest.id
-                or (manifest.get("fingerprint") == meta["fingerprint"]
-                    and manifest.get("declared") == meta.get("key"))):
+                or manifest.get("fingerprint") == meta["fingerprint"]):
             if manifest.get("latest") != latest.id:  # same content: same inferred key
                 self._save_manifest({**manifest, "latest": latest.id})
             return manifest["key"], manifest["key_source"]
-        if meta.get("key") and meta.get("key_source") in ("declared", "spec"):
-            key, source = list(meta["key"]), meta["key_source"]
-        else:
-            found = infer_key(self._read(latest)[0])
-            key, source = (found, "inferred") if found else (None, "none")
+        key, source = key_in_force(self.archive, self.dataset, self.table, latest,
+                                   self._read(latest)[0])
+        if manifest.get("format") != FORMAT:
+            manifest = {}  # an index of another format: nothing in it holds
         if key is not None and key == manifest.get("broken_key"):
             key, source = None, manifest["key_source"]  # known to break in an older release
         self._save_manifest({"format": FORMAT, "latest": latest.id, "key": key,
                              "key_source": source, "fingerprint": meta["fingerprint"],
-                             "declared": meta.get("key"),
+                             "declared": declared_now,
                              "broken_key": manifest.get("broken_key")})
         return key, source
+
+    def _declared(self, meta: dict[str, Any]) -> Any:
+        """What the key choice depends on besides the table: declared keys, hierarchy."""
+        spec = self.archive.hierarchy(self.dataset, self.table)
+        return [self.archive.dataset(self.dataset).keys.get(self.table), meta.get("key"),
+                spec.to_json() if spec else None]
 
     def _manifest(self) -> dict[str, Any]:
         try:
@@ -391,6 +446,9 @@ class _Index:
                     return latest, key, source
                 return self._build(pos, series, names, key), key, source
             except _KeyBroken as broken:
+                if source not in ("inferred", "hierarchy"):
+                    check_key_columns(broken.columns, key or [], self.table,
+                                      f"{self.dataset}@{broken.where}", source)
                 manifest = self._manifest()
                 why = (f"key ({', '.join(key or [])}) is {broken.why} in "
                        f"{self.dataset}@{broken.where}")
@@ -451,7 +509,7 @@ class _Index:
 
     def _read(self, entry: Entry) -> tuple[pa.Table, dict, pa.Array | None]:
         if entry.id not in self._tables:
-            snap = Snapshot(self.archive.store, entry.record)
+            snap = self.archive.snapshot_of(entry.record)
             meta = snap.table_meta(self.table)
             self._tables = {entry.id: (snap.table(self.table), meta,
                                        snap.source_rows(self.table))}
@@ -504,7 +562,7 @@ def blame(archive: ArchiveContext, ref: str, *, table: str | None = None,
     key_source and strict.
     """
     dataset, series, pos = _target(archive, ref, as_of)
-    snap = Snapshot(archive.store, series[pos].record)
+    snap = archive.snapshot_of(series[pos].record)
     name = snap.default_table(table)
     index = _Index(archive, dataset, series[pos].channel, name, strict)
     state, key, source = index.state_at(pos, series)
@@ -652,8 +710,13 @@ def update_index(archive: ArchiveContext, snapshot: Snapshot) -> list[str]:
             if _latest_with(series, name) is None:
                 shutil.rmtree(base / name, ignore_errors=True)
                 continue
-            _Index(archive, dataset, channel, name, strict).state_at(len(series) - 1, series)
-        done.append(name)
+            try:
+                _Index(archive, dataset, channel, name, strict).state_at(len(series) - 1,
+                                                                         series)
+            except AtdError:  # a declared key the table lacks: commit warned; blame errs
+                break
+        else:
+            done.append(name)
     return done
 
 
@@ -688,7 +751,8 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
 
     `status`: first, changed, unchanged, republished (value unchanged and the
     release's file is byte-identical to an earlier one), absent (row or table
-    missing), reappeared (present again after an absence). `previous` is the
+    missing), reappeared (present again after an absence), renamed (its key
+    changed slightly: the row is followed back through renames, `identity`). `previous` is the
     last value seen before the release. With `column`: value, previous,
     source_cell. Without: `changes` (list of {column, old, new}) and one text
     column per table column. Rows are matched as blame matches them (its key).
@@ -707,12 +771,17 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
     by_key = bool(key) and set(row) == set(key)
     target = SEP.join(_norm_given(str(row[k])) for k in key) if by_key and key else None
     spec = ", ".join(f"{k}={v}" for k, v in row.items())
+    targets = _renamed_targets(archive, series, table, row, key, target, spec) \
+        if target is not None else {}
     seen_sha: set[str] = set()
     last: dict[str, pa.Array] = {}
+    last_target = None
     ever = was_present = False
     out: list[dict[str, Any]] = []
     order: list[str] = []
     for entry in series:
+        if target is not None:
+            target = targets[entry.id]
         sha = entry.record["original"]["sha256"]
         republished = sha in seen_sha
         seen_sha.add(sha)
@@ -742,6 +811,8 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
             status = "first"
         elif not was_present:
             status = "reappeared"
+        elif target != last_target:
+            status = "renamed"
         elif changes:
             status = "changed"
         else:
@@ -750,7 +821,38 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
                     "previous": _texts(last), "cells": cells})
         last.update(values)
         ever = was_present = True
+        last_target = target
     return _history_table(out, column, order)
+
+
+def _renamed_targets(archive: ArchiveContext, series: Sequence[Entry], table: str,
+                     row: dict[str, str], key: list[str] | None, target: str,
+                     spec: str) -> dict[str, str]:
+    """The row's key text in each release, following renames back from the newest
+    release that has it (`identity`: the diff pairs a renamed row)."""
+    from atdarchive.diff.snapshots import diff_snapshots
+
+    targets: dict[str, str] = {}
+    current = target
+    found_after = False
+    for i in range(len(series) - 1, -1, -1):
+        entry = series[i]
+        targets[entry.id] = current
+        found = _find_row(archive, entry, table, row, key, current, spec) is not None
+        if found_after and not found and i + 1 < len(series):
+            newer = series[i + 1]
+            td = diff_snapshots(archive.snapshot_of(entry.record),
+                                archive.snapshot_of(newer.record), table=table,
+                                cache_dir=archive.layout.fingerprints,
+                                declared_keys=archive.dataset(entry.dataset).keys).tables[table]
+            for r in td.rows_renamed.to_pylist():
+                if SEP.join(_norm_given(str(v)) for v in r["new_key"]) == current:
+                    current = SEP.join(_norm_given(str(v)) for v in r["old_key"])
+                    targets[entry.id] = current
+                    found = True
+                    break
+        found_after = found
+    return targets
 
 
 def _text1(arr: pa.Array) -> str | None:
@@ -767,7 +869,7 @@ def _find_row(archive: ArchiveContext, entry: Entry, table: str, row: dict[str, 
     """(table, row index, source cells) of the row in one release, or None when absent."""
     if table not in entry.record["tables"]:
         return None
-    snap = Snapshot(archive.store, entry.record)
+    snap = archive.snapshot_of(entry.record)
     data = snap.table(table)
     if key is not None:
         if any(k not in data.column_names for k in key):

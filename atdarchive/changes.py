@@ -71,12 +71,9 @@ def summary_against(archive: ArchiveContext, record: dict[str, Any],
         return json.loads(cache.read_text())
     except (FileNotFoundError, ValueError):
         pass
-    from atdarchive.snapshot import Snapshot
-
     dataset = record["dataset"]
-    parent = Snapshot(archive.store, archive.history(dataset).by_id[parent_id].record)
-
-    summary = summarize(parent, Snapshot(archive.store, record), archive.layout.fingerprints)
+    parent = archive.snapshot_of(archive.history(dataset).by_id[parent_id].record)
+    summary = summarize(parent, archive.snapshot_of(record), archive.layout.fingerprints)
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(cache, json.dumps(summary).encode())
     return summary

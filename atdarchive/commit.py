@@ -115,6 +115,7 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
         try:
             _unless_no_space(path, lambda: publish(ctx, staged, record))
             snapshot = ctx.snapshot_of(record)
+            ctx.notices.extend(key_warnings(config, record, path.name))
             _update_derived(ctx, snapshot)
             flags = _flag_new_release(ctx, snapshot)
         except KeyboardInterrupt:
@@ -127,6 +128,26 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
     parent = ctx.snapshot_of(parent_entry.record) if parent_entry else None
     return CommitResult(snapshot, parent, record["summary"],
                         record.get("identical_to", []), list(ctx.notices), flags)
+
+
+def key_warnings(config: DatasetConfig, record: dict[str, Any], file: str) -> list[str]:
+    """A declared key naming a column the committed table lacks: said now, refused by
+    diff and blame until `dataset.toml`'s [keys] is fixed."""
+    import difflib
+
+    out = []
+    for table, key in config.keys.items():
+        meta = record["tables"].get(table)
+        if meta is None:
+            continue
+        columns = [c["name"] for c in meta["schema"]]
+        for column in (k for k in key if k not in columns):
+            near = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            out.append(f"warning: {file}: declared key column {column!r} is not a column of "
+                       f"table {table!r}{hint}; diff and blame refuse that key until "
+                       "dataset.toml's [keys] names columns the table has")
+    return out
 
 
 def _unless_no_space(path: Path, step: Any) -> Any:

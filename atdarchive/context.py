@@ -33,6 +33,7 @@ from atdarchive.store import STATE_DIR, SnapshotStore
 from atdarchive.util import fsync_dir
 
 if TYPE_CHECKING:
+    from atdarchive.hierarchy import Hierarchy
     from atdarchive.snapshot import Snapshot
 
 
@@ -93,6 +94,7 @@ class ArchiveContext:
         self.store = SnapshotStore(root, self.layout.stamps)
         self.notices: list[str] = []
         self._histories: dict[str, tuple[Any, History]] = {}
+        self._hierarchies: dict[tuple[str, str, Any, str], Hierarchy | None] = {}
 
     # -- datasets ---------------------------------------------------------------
     def dataset_dir(self, name: str) -> Path:
@@ -140,16 +142,45 @@ class ArchiveContext:
 
     def snapshot(self, ref: str) -> Snapshot:
         """`archive.snapshot("ice-detention-stats@latest")` — any ref form of DESIGN.md §4."""
-        from atdarchive.snapshot import Snapshot
 
         dataset, name = split_ref(ref)
-        return Snapshot(self.store, self.history(dataset).resolve(name).record)
+        return self.snapshot_of(self.history(dataset).resolve(name).record)
 
     def snapshot_of(self, record: dict[str, Any]) -> Snapshot:
         """The snapshot a history entry's record describes."""
         from atdarchive.snapshot import Snapshot
 
-        return Snapshot(self.store, record)
+        dataset = record["dataset"]
+        return Snapshot(self.store, record,
+                        hierarchy=lambda table: self.hierarchy(dataset, table))
+
+    def hierarchy(self, dataset: str, table: str) -> Hierarchy | None:
+        """A table's hierarchy key, decided once for the dataset so that every release
+        gets the same key columns: `dataset.toml`'s `[hierarchy.TABLE]`, else detected
+        on the latest release holding the table that this copy has pulled
+        (`atdarchive.hierarchy`)."""
+        from atdarchive import hierarchy
+        from atdarchive.snapshot import Snapshot
+
+        config = self.dataset(dataset)
+        override = config.hierarchy.get(table)
+        if (override or {}).get("shape") == "none" or (override is None and table in config.keys):
+            return None  # a declared key needs no derived one
+        # the latest release holding the table that this copy has (a partial clone
+        # may not have pulled the newest)
+        latest = next((e for e in reversed(self.history(dataset).publication_order())
+                       if table in e.record["tables"] and self.store.locate(
+                           dataset, e.id, e.record["tables"][table]["file"]) is not None), None)
+        if latest is None:
+            return None
+        meta = latest.record["tables"][table]
+        if override is None and not hierarchy.could_be(meta):
+            return None
+        memo = (dataset, table, meta.get("fingerprint"), repr(sorted((override or {}).items())))
+        if memo not in self._hierarchies:
+            raw = Snapshot(self.store, latest.record).table(table, derived=False)
+            self._hierarchies[memo] = hierarchy.detect(raw, override)
+        return self._hierarchies[memo]
 
     def parent(self, snapshot: Snapshot) -> Snapshot | None:
         """The release before this one in publication order (its channel)."""

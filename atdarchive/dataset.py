@@ -1,7 +1,9 @@
 """A dataset's configuration: `datasets/<name>/dataset.toml`.
 
 Holds the title, agency, source URL, description, the key columns of each
-table, and an optional extraction spec that overrides table detection.
+table, hierarchy overrides (`[hierarchy.TABLE]`: shape = "mixed" | "sparse" |
+"none", label, member, names; `atdarchive.hierarchy`), and an optional
+extraction spec that overrides table detection.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class DatasetConfig:
     description: str = ""
     keys: dict[str, list[str]] = field(default_factory=dict)
     extract: dict[str, Any] = field(default_factory=dict)
+    hierarchy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audit: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> DatasetConfig:
@@ -44,6 +48,8 @@ class DatasetConfig:
             description=data.get("description", ""),
             keys={k: list(v) for k, v in data.get("keys", {}).items()},
             extract=dict(data.get("extract", {})),
+            hierarchy={k: dict(v) for k, v in data.get("hierarchy", {}).items()},
+            audit=dict(data.get("audit", {})),
         )
 
     def save(self, path: Path) -> None:
@@ -55,6 +61,10 @@ class DatasetConfig:
                                 "keys": dict(sorted(self.keys.items()))}
         if self.extract:
             data["extract"] = self.extract
+        if self.hierarchy:
+            data["hierarchy"] = self.hierarchy
+        if self.audit:
+            data["audit"] = self.audit
         return dumps(data, comments={
             "keys": "key columns per table; tables not listed get an inferred key"})
 
@@ -62,7 +72,7 @@ class DatasetConfig:
         return {
             "name": self.name, "title": self.title, "agency": self.agency,
             "source_url": self.source_url, "description": self.description,
-            "keys": self.keys,
+            "keys": self.keys, "hierarchy": self.hierarchy, "audit": self.audit,
         }
 
 
@@ -81,7 +91,7 @@ def schema_problem(data: dict[str, Any]) -> str | None:
     A config can come from someone else's archive, so every key's type is
     checked here once; nothing downstream has to guess.
     """
-    allowed = {"name", *TEXT_FIELDS, "keys", "extract"}
+    allowed = {"name", *TEXT_FIELDS, "keys", "extract", "hierarchy", "audit"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         return f"unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
@@ -100,6 +110,10 @@ def schema_problem(data: dict[str, Any]) -> str | None:
     for table, columns in keys.items():
         if not _is_str_list(columns):
             return f"keys.{table} must be a non-empty list of column names"
+    problem = _hierarchy_problem(data.get("hierarchy", {})) or _audit_problem(
+        data.get("audit", {}))
+    if problem:
+        return problem
     extract = data.get("extract", {})
     if not isinstance(extract, dict):
         return "extract must be a table (e.g. [extract.tables.NAME] with sheet, anchor ...)"
@@ -112,16 +126,78 @@ def schema_problem(data: dict[str, Any]) -> str | None:
         where = f"extract.tables.{table}"
         if not isinstance(entry, dict):
             return f"{where} must be a table (sheet, anchor or range, header_rows, key ...)"
-        for key, value in entry.items():
-            kind = SPEC_FIELDS.get(key)
-            if kind is None:
-                return f"{where}: unknown key {key!r} (known: {', '.join(SPEC_FIELDS)})"
-            if not isinstance(value, kind) or isinstance(value, bool):
-                return f"{where}.{key} must be a {kind.__name__}"
+        problem = _typed_fields(entry, SPEC_FIELDS, where)
+        if problem:
+            return problem
         if "key" in entry and not _is_str_list(entry["key"]):
             return f"{where}.key must be a non-empty list of column names"
         if not all(isinstance(v, str) for v in entry.get("rename", {}).values()):
             return f"{where}.rename must map column names to new names"
+    return None
+
+
+HIERARCHY_FIELDS = {"shape": str, "label": str, "member": str, "names": list}
+
+
+def _typed_fields(entry: dict[str, Any], fields: dict[str, type], where: str,
+                  bools: tuple[str, ...] = ()) -> str | None:
+    """The first key of `entry` that `fields` does not know, or whose value has the wrong
+    type (TOML booleans are not ints, except the `bools`)."""
+    for key, value in entry.items():
+        kind = fields.get(key)
+        if kind is None:
+            return f"{where}: unknown key {key!r} (known: {', '.join(fields)})"
+        if not isinstance(value, kind) or (isinstance(value, bool) and key not in bools):
+            return f"{where}.{key} must be a {kind.__name__}"
+        if kind is list and not all(isinstance(v, str) for v in value):
+            return f"{where}.{key} must be a list of column names"
+    return None
+
+
+def _hierarchy_problem(tables: object) -> str | None:
+    if not isinstance(tables, dict):
+        return "[hierarchy] must be a table of [hierarchy.TABLE] tables"
+    for table, entry in tables.items():
+        where = f"hierarchy.{table}"
+        if not isinstance(entry, dict):
+            return f"{where} must be a table (shape, label, member, names)"
+        problem = _typed_fields(entry, HIERARCHY_FIELDS, where)
+        if problem:
+            return problem
+        if entry.get("shape", "mixed") not in ("mixed", "sparse", "none"):
+            return f"{where}.shape must be one of mixed, sparse, none"
+        names = entry.get("names")
+        if names is not None and not (_is_str_list(names) and len(names) == 2):
+            return f"{where}.names must be two column names"
+    return None
+
+
+AUDIT_FIELDS = {"ignore_columns": list, "flag_columns": list, "provisional_periods": int}
+AUDIT_TABLE_FIELDS = {**AUDIT_FIELDS, "role": str, "totals": bool}
+
+
+def _audit_problem(section: object) -> str | None:
+    """`[audit]`: columns to ignore, flag columns, provisional periods; per table also the
+    time role and whether totals are checked (`atdarchive.semantics`)."""
+    from atdarchive.semantics import ROLES
+
+    if not isinstance(section, dict):
+        return "[audit] must be a table (ignore_columns, flag_columns, provisional_periods, " \
+               "[audit.tables.TABLE])"
+    tables = section.get("tables", {})
+    problem = _typed_fields({k: v for k, v in section.items() if k != "tables"},
+                            AUDIT_FIELDS, "audit")
+    if problem or not isinstance(tables, dict):
+        return problem or "audit.tables must be a table of [audit.tables.TABLE] tables"
+    for table, entry in tables.items():
+        where = f"audit.tables.{table}"
+        if not isinstance(entry, dict):
+            return f"{where} must be a table (role, ignore_columns, flag_columns, ...)"
+        problem = _typed_fields(entry, AUDIT_TABLE_FIELDS, where, bools=("totals",))
+        if problem:
+            return problem
+        if entry.get("role", ROLES[0]) not in ROLES:
+            return f"{where}.role must be one of {', '.join(ROLES)}"
     return None
 
 

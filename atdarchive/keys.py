@@ -1,11 +1,15 @@
 """Row keys: inference and validation (DESIGN §6).
 
 A key is a list of column names whose values identify a row. Given keys
-(`--key`) win over declared ones (`dataset.toml`), which win over inferred
+(`--key`) win over declared ones (`dataset.toml`), which win over hierarchy
+keys derived from the table (`atdarchive.hierarchy`), which win over inferred
 ones. Inference takes the smallest unique, non-null *leading* column set
 (first column, then the first two, ...) because publication tables put their
-row labels first; floating-point columns are never inferred as keys (a float
-that happens to be unique is a measurement, not a label).
+row labels first; failing that, the smallest leading set that is *nearly*
+unique (no nulls, at most `NEAR_UNIQUE_SHARE` of the rows sharing a value:
+agencies repeat a row now and then, and `atdarchive.identity` matches those
+rows among themselves). Floating-point columns are never inferred as keys (a
+float that happens to be unique is a measurement, not a label).
 
 Equality of key values is exact, with null == null and NaN == NaN, so that a
 key validated here matches rows the same way the diff engine does.
@@ -13,7 +17,7 @@ key validated here matches rows the same way the diff engine does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +27,13 @@ from .errors import AtdError
 
 #: Most columns an inferred key may have.
 MAX_INFERRED_KEY_COLUMNS = 3
+#: Field metadata marking a key column derived on read (`atdarchive.hierarchy`):
+#: b"hierarchy-v1:<position in the key>".
+DERIVED_KEY_META = b"atdarchive.derived_key"
+#: Largest share of a table's rows that may share key values in a nearly unique key.
+NEAR_UNIQUE_SHARE = 0.05
+#: Fewest rows a table needs before a nearly unique key may be inferred for it.
+NEAR_UNIQUE_MIN_ROWS = 20
 
 
 def flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -76,6 +87,13 @@ def encode_columns(columns: Sequence[pa.Array]) -> tuple[np.ndarray, int]:
     return code, card
 
 
+def derived_key(schema: pa.Schema) -> list[str] | None:
+    """The key columns a table was given on read (hierarchy), in key order; or None."""
+    marked = [(f.metadata[DERIVED_KEY_META], f.name) for f in schema
+              if f.metadata and DERIVED_KEY_META in f.metadata]
+    return [name for _, name in sorted(marked)] or None
+
+
 def is_key_type(t: pa.DataType) -> bool:
     """Whether a column of type `t` may be part of an inferred key (no float, nested, null)."""
     return not (pa.types.is_floating(t) or pa.types.is_nested(t) or pa.types.is_null(t))
@@ -92,16 +110,54 @@ def is_unique_nonnull(table: pa.Table, key: Sequence[str]) -> bool:
     return card == table.num_rows
 
 
-def infer_key(table: pa.Table, max_columns: int = MAX_INFERRED_KEY_COLUMNS) -> list[str] | None:
-    """Smallest unique, non-null leading column set (floats excluded), or None."""
-    names = table.column_names
+def duplicated_rows(table: pa.Table, key: Sequence[str]) -> int:
+    """How many rows share their key value with another row."""
+    if table.num_rows == 0:
+        return 0
+    codes, card = encode_columns([table.column(k) for k in key])
+    if card == table.num_rows:
+        return 0
+    counts = np.bincount(codes, minlength=card)
+    return int(counts[counts > 1].sum())
+
+
+def is_near_unique(table: pa.Table, key: Sequence[str]) -> bool:
+    """No nulls, and at most `NEAR_UNIQUE_SHARE` of the rows (at least 2) share a value;
+    tables under `NEAR_UNIQUE_MIN_ROWS` rows must be unique."""
+    if table.num_rows < NEAR_UNIQUE_MIN_ROWS or any(table.column(k).null_count for k in key):
+        return is_unique_nonnull(table, key)
+    limit = max(2, int(NEAR_UNIQUE_SHARE * table.num_rows))
+    return duplicated_rows(table, key) <= limit
+
+
+def leading_candidates(names: Sequence[str], key_type: Callable[[str], bool],
+                       max_columns: int = MAX_INFERRED_KEY_COLUMNS) -> list[list[str]]:
+    """The leading column sets an inferred key may be (first 1, 2, ... columns), stopping
+    at the first column that cannot be part of a key."""
+    out: list[list[str]] = []
     for k in range(1, min(max_columns, len(names)) + 1):
-        cand = names[:k]
-        if not is_key_type(table.schema.field(cand[-1]).type):
-            return None
-        if is_unique_nonnull(table, cand):
-            return list(cand)
+        if not key_type(names[k - 1]):
+            break
+        out.append(list(names[:k]))
+    return out
+
+
+def pick_key(candidates: Sequence[list[str]], unique: Callable[[list[str]], bool],
+             near_unique: Callable[[list[str]], bool]) -> list[str] | None:
+    """The first candidate that is `unique`, else the first that is `near_unique`."""
+    for test in (unique, near_unique):
+        for cand in candidates:
+            if test(cand):
+                return cand
     return None
+
+
+def infer_key(table: pa.Table, max_columns: int = MAX_INFERRED_KEY_COLUMNS) -> list[str] | None:
+    """Smallest unique (else nearly unique) leading column set, floats excluded; or None."""
+    cands = leading_candidates(table.column_names,
+                               lambda c: is_key_type(table.schema.field(c).type), max_columns)
+    return pick_key(cands, lambda c: is_unique_nonnull(table, c),
+                    lambda c: is_near_unique(table, c))
 
 
 def duplicate_examples(table: pa.Table, key: Sequence[str], limit: int = 3) -> list[dict]:

@@ -210,7 +210,7 @@ def load_pinned(archive: ArchiveContext, dataset: str, lock: str | os.PathLike[s
         raise IntegrityError(f"{lock_path} pin {dataset}@{entry.get('snapshot', '')[:10]}: "
                              f"{where}{first['problem']}{more}")
     assert record is not None
-    return Snapshot(archive.store, record)
+    return archive.snapshot_of(record)
 
 
 def load(dataset: str, lock: str | os.PathLike[str] = DEFAULT_LOCK,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,17 +12,22 @@ from atdarchive.history import RecordFields
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from atdarchive.hierarchy import Hierarchy
     from atdarchive.store import SnapshotStore
+
+#: table name -> its hierarchy, as the archive decides it for the whole dataset.
+HierarchyOf = Callable[[str], "Hierarchy | None"]
 
 
 class Snapshot(RecordFields):
     """One immutable publication: `.record`, `.tables`, `.table(name)`, `.original_path`."""
 
     def __init__(self, store: SnapshotStore, record: dict[str, Any],
-                 directory: Path | None = None) -> None:
+                 directory: Path | None = None, hierarchy: HierarchyOf | None = None) -> None:
         self._store = store
         self.record = record
         self._directory = directory  # a staged snapshot, read before it is published
+        self._hierarchy = hierarchy
 
     def __repr__(self) -> str:
         return f"<Snapshot {self.ref} published {self.published} ({self.channel})>"
@@ -58,11 +63,35 @@ class Snapshot(RecordFields):
         """The verified Parquet file of one table."""
         return self.file_path(self.table_meta(name)["file"])
 
-    def table(self, name: str | None = None, columns: list[str] | None = None) -> pa.Table:
-        """One table as Arrow; `name` may be omitted when the snapshot has one table."""
+    def table(self, name: str | None = None, columns: list[str] | None = None, *,
+              derived: bool = True) -> pa.Table:
+        """One table as Arrow; `name` may be omitted when the snapshot has one table.
+
+        With `derived` (the default) a hierarchical table gets its two key columns in
+        front (`atdarchive.hierarchy`); `derived=False` gives the table as stored."""
         from atdarchive.parquetio import read_table
 
-        return read_table(self.table_path(self.default_table(name)), columns=columns)
+        name = self.default_table(name)
+        spec = self.hierarchy(name) if derived else None
+        if spec is None:
+            return read_table(self.table_path(name), columns=columns)
+        from atdarchive.hierarchy import apply
+
+        table = apply(read_table(self.table_path(name)), spec)
+        return table.select(columns) if columns is not None else table
+
+    def hierarchy(self, name: str) -> Hierarchy | None:
+        """The hierarchy key the table is read with (None for a flat table)."""
+        from atdarchive.hierarchy import could_be, detect
+
+        meta = self.table_meta(name)
+        if self._hierarchy is not None:
+            return self._hierarchy(name)
+        if not could_be(meta):
+            return None
+        from atdarchive.parquetio import read_table
+
+        return detect(read_table(self.table_path(name)))
 
     def default_table(self, name: str | None) -> str:
         if name is not None:

@@ -12,6 +12,7 @@ BENCHES = [
     ("log", ["log_bench.py", "--snapshots", "1000"]),
     ("ingest", ["ingest_bench.py"]),
     ("diff", ["diff_bench.py", "--rows", "1000000,5000000"]),
+    ("identity", ["identity_bench.py", "--rows", "1000000"]),
     ("blame", ["blame_bench.py", "--releases", "10,50,200"]),
     ("audit", ["audit_bench.py"]),
 ]

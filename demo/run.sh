@@ -51,7 +51,16 @@ step "Tag the release in force on 2025-08-20 (the one a paper used)" $A tag $DS@
 step "Export the book-ins table from that tag" $A export $DS@paper-draft --table $BOOKINS -o "$OUT/book_ins.csv"
 head -4 "$OUT/book_ins.csv"
 
-# --- Forensics: diff, blame, history -------------------------------------------------
+# --- Forensics: row identity, diff, blame, history ------------------------------------
+ATD=atd__active_atd_participants_and_average_length_in_program_by_aor_and_technology
+step "Keys: ICE lists one facility twice in 2025-07-07; the key holds for every other row" \
+  $A keys $DS --table $FACILITIES
+step "A hierarchy key: each AOR row followed by its technologies becomes (AOR, Technology)" \
+  $A keys $DS --table $ATD
+step "So ATD changes are named by AOR and technology, not paired by guesswork" \
+  $A diff $DS@latest~1 $DS@latest --table $ATD --limit 4
+step "A renamed row: ICE spells Binghamton 'BINGHAMPTON' (one facility, not one gone + one new)" \
+  bash -c "$A diff $DS@latest~1 $DS@latest --table $FACILITIES --limit 0 | grep -E 'renamed|changed'"
 step "What the last release changed in the book-ins table (silent revisions of past months)" \
   $A diff $DS@latest~1 $DS@latest --table $BOOKINS
 step "Facilities that came and went between the last two releases" \
@@ -70,6 +79,30 @@ step "Fabricate a recycled release: the 2025-07-07 workbook re-posted as '2025-0
   --channel mirror -m "September update"
 step "The audit flags it: recycled release of 2025-07-07, data dated 2025-07-02" \
   $A audit $DS --since 2025-09-20
+
+step "Plant real errors into the real 2025-09-11 workbook (cell XML only), as ICE makes them" \
+  python - "$DATA" "$OUT/planted.xlsx" <<'PY'
+import sys
+from pathlib import Path
+sys.path.insert(0, "tests")
+from xlsx_plant import plant, read_cells
+data, out = Path(sys.argv[1]), Path(sys.argv[2])
+v05, v06 = sorted(data.glob("v05_*.xlsx"))[0], sorted(data.glob("v06_*.xlsx"))[0]
+refs = [f"{c}{r}" for r in range(7, 17) for c in "ABC"]   # ATD counts by technology
+old = read_cells(v05, "ATD FY25 YTD", refs)
+edits = {("ATD FY25 YTD", r): old[r] for r in refs}       # left as two weeks before
+note = read_cells(v06, "Footnotes", ["B50"])["B50"]
+edits[("Footnotes", "B50")] = note.replace("09/06/2025", "08/16/2025")  # date goes back
+plant(v06, out, edits)
+print(f"planted {out.name}: a stale ATD table and a footnote dated backwards")
+PY
+step "A second archive: the 2025-08-29 release, then the planted one" \
+  bash -c "atdarchive init '$OUT/planted-archive' >/dev/null && \
+    atdarchive -C '$OUT/planted-archive' dataset add $DS >/dev/null && \
+    atdarchive -C '$OUT/planted-archive' commit $DS '$DATA/v05_2025-08-29_FY25_detentionStats08292025.xlsx' --published 2025-08-29 >/dev/null && \
+    atdarchive -C '$OUT/planted-archive' commit $DS '$OUT/planted.xlsx' --published 2025-09-11 | tail -4"
+step "The audit names both first (most significant first; --all for the rest)" \
+  atdarchive -C "$OUT/planted-archive" audit $DS --since 2025-09-01
 
 # --- Archivists: shared storage; researchers: clone, pin, load, cite ------------------
 step "Add a shared data remote (a directory here; S3 works the same)" \

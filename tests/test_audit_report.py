@@ -44,6 +44,9 @@ def report(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("report")
     arc = Archive.init(tmp / "arc")
     arc.add_dataset("fac", keys={"data": ["Name", "City", "State"]})
+    config = arc.dataset("fac")  # judged as a series, so that ADP changes are revisions
+    config.audit = {"tables": {"data": {"role": "period_series"}}}
+    config.save(arc.dataset_dir("fac") / "dataset.toml")
     dates = ["2021-03-11", "2021-05-13", "2021-07-15", "2021-09-16", "2022-05-12"]
     for seed, published in enumerate(dates):
         rows = facilities(seed, stamp=published, drop=(3,) if seed == 3 else ())

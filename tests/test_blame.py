@@ -14,6 +14,7 @@ from conftest import ICE_RELEASES, ice_published, write_csv, write_parquet
 from atdarchive import Archive
 from atdarchive import blame as blame_mod
 from atdarchive.blame import blame, by_row, history, reindex, update_index
+from atdarchive.errors import AtdError
 
 BOOK_INS = "detention__ice_initial_book_ins_by_arresting_agency_and_month"
 
@@ -162,15 +163,45 @@ def test_keyless_table_changed_row_is_removed_plus_added(archive, tmp_path):
                    (1, "b", s1, None), (2, "a", s2, None), (2, "b", s2, None)]
 
 
-def test_broken_inferred_key_falls_back_to_whole_rows(archive, tmp_path):
-    s1 = commit_rows(archive, tmp_path, [{"k": "a", "v": 1}, {"k": "a", "v": 2}], "2024-01-01")
-    commit_rows(archive, tmp_path, [{"k": "a", "v": 1}, {"k": "b", "v": 2}], "2024-02-01")
+def test_a_repeated_key_costs_only_its_rows(archive, tmp_path):
+    s1 = commit_rows(archive, tmp_path, [{"k": "a", "v": 1}, {"k": "a", "v": 2},
+                                         {"k": "c", "v": 3}], "2024-01-01")
+    s2 = commit_rows(archive, tmp_path, [{"k": "a", "v": 1}, {"k": "b", "v": 2},
+                                         {"k": "c", "v": 4}], "2024-02-01")
     result = blame(archive, "ds@latest")
     meta = json.loads(result.schema.metadata[b"atdarchive.blame"])
-    assert meta["key"] is None and "not unique" in meta["key_source"]
+    assert meta["key"] == ["k"] and not any("keyless" in n for n in archive.notices)
+    got = {(r["k"], r["column"]): (r["snapshot"], r["previous"]) for r in result.to_pylist()}
+    # ('a', 1) matched by content among the two 'a' rows; 'c' by key, its value revised
+    assert got[("a", "v")] == (s1, None) and got[("b", "v")] == (s2, None)
+    assert got[("c", "v")] == (s2, "3")
+
+
+def test_declared_key_missing_from_a_release_is_a_clear_error(archive, tmp_path, cli):
+    commit_rows(archive, tmp_path, [{"k": "a", "v": 1}], "2024-01-01")
+    commit_rows(archive, tmp_path, [{"k": "a", "v": 2}], "2024-02-01")
+    config = archive.dataset("ds")
+    config.keys["data"] = ["kk"]
+    config.save(archive.dataset_dir("ds") / "dataset.toml")
+    with pytest.raises(AtdError, match="declared key column 'kk' not in table 'data'.*"
+                                       "did you mean 'k'"):
+        blame(archive, "ds@latest")
+    diff = cli("-C", archive.root, "diff", "ds", "--table", "data")
+    blamed = cli("-C", archive.root, "blame", "ds@latest")
+    for res in (diff, blamed):
+        assert res.code != 0 and "declared key column 'kk' not in table 'data'" in res.err
+        assert len(res.err.strip().splitlines()) == 1
+
+
+def test_inferred_key_missing_from_an_old_release_falls_back_to_whole_rows(archive, tmp_path):
+    commit_rows(archive, tmp_path, [{"x": "a", "v": 1}], "2024-01-01")
+    s2 = commit_rows(archive, tmp_path, [{"k": "a", "v": 1}, {"k": "b", "v": 2}], "2024-02-01")
+    result = blame(archive, "ds@latest")
+    meta = json.loads(result.schema.metadata[b"atdarchive.blame"])
+    assert meta["key"] is None and "missing" in meta["key_source"]
     assert any("keyless" in n for n in archive.notices)
-    first_row = [r for r in result.to_pylist() if r["row"] == 0]
-    assert all(r["snapshot"] == s1 for r in first_row)
+    # whole-row identity: no row of the latest is a row of the first release
+    assert {r["snapshot"] for r in result.to_pylist()} == {s2}
 
 
 def test_index_is_read_not_rebuilt_and_goes_stale_on_backfill(archive, tmp_path, monkeypatch):

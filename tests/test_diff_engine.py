@@ -73,17 +73,25 @@ def test_key_source_reported():
     assert (d.key, d.key_source) == (None, "none")
 
 
-def test_duplicate_declared_key_names_examples():
-    t = pa.table({"agency": ["A", "A", "B", "B", "B", "C"], "v": [1, 2, 3, 4, 5, 6]})
-    with pytest.raises(AtdError) as e:
-        diff_tables(t, t, name="book_ins", options=DiffOptions(declared_key=["agency"]))
-    msg = str(e.value)
-    assert "not unique" in msg and "book_ins" in msg
-    assert "agency='A' (2 rows)" in msg and "agency='B' (3 rows)" in msg
-    assert "'C'" not in msg and "\n" not in msg
+def test_duplicate_declared_key_degrades_per_row_and_names_examples():
+    old = pa.table({"agency": ["A", "A", "B", "B", "B", "C"], "v": [1, 2, 3, 4, 5, 6]})
+    new = pa.table({"agency": ["A", "A", "B", "B", "C"], "v": [2, 1, 3, 9, 7]})
+    d = diff_tables(old, new, name="book_ins", options=DiffOptions(declared_key=["agency"]))
+    assert d.key == ["agency"] and d.key_source == "declared"
+    # A: the same two rows in another order -> nothing; B: 3 kept, one edited (4 -> 9,
+    # in order), one removed; C: unique on both sides, matched by key
+    assert d.counts["rows_removed"] == 1 and d.counts["rows_added"] == 0
+    assert sorted((c["agency"], c["old"], c["new"]) for c in d.cells_changed.to_pylist()) == [
+        ("B", "4", "9"), ("C", "6", "7")]
+    assert d.rows_removed.column("v").to_pylist() == [5]
+    assert {(x["release"], x["key"]["agency"], x["rows"]) for x in d.duplicate_keys} == {
+        ("old", "A", 2), ("old", "B", 3), ("new", "A", 2), ("new", "B", 2)}
+    note = next(n for n in d.notes if n.startswith("duplicate_key"))
+    assert "B ×3 (old)" in note and "\n" not in note
+    assert apply_diff(old, d).sort_by("v").equals(new.sort_by("v"))
     with pytest.raises(AtdError, match="not unique"):
-        validate_key(t, ["agency"], "t")
-    validate_key(t, ["agency", "v"], "t")
+        validate_key(old, ["agency"], "t")
+    validate_key(old, ["agency", "v"], "t")
 
 
 def test_unknown_key_and_columns_are_user_errors():
@@ -315,19 +323,25 @@ def test_snapshot_fast_path_matches_slow_path(tmp_path, monkeypatch, row_copy):
     f2 = diff_snapshots(a2, b2, cache_dir=cache).tables["t"]
     s2 = diff_snapshots(a2, b2).tables["t"]
     assert f2.counts == s2.counts == {"rows_added": 1, "rows_removed": 1, "rows_changed": 1,
-                                      "cells_changed": 1, "schema_changes": 0}
+                                      "rows_renamed": 0, "cells_changed": 1,
+                                      "schema_changes": 0}
 
 
-def test_declared_duplicate_key_detected_through_fast_path(tmp_path):
+def test_declared_duplicate_key_reported_through_fast_path(tmp_path):
     t = pa.table({"k": [1, 1, 2], "v": [1, 2, 3]})
+    u = pa.table({"k": [1, 1, 2], "v": [2, 5, 3]})
     a = FakeSnapshot(tmp_path, "a", {"t": t}, {"t": {"key": ["k"]}})
-    b = FakeSnapshot(tmp_path, "b", {"t": t}, {"t": {"key": ["k"]}})
+    b = FakeSnapshot(tmp_path, "b", {"t": u}, {"t": {"key": ["k"]}})
     for s in (a, b):
         compute_fingerprints(s.table_path("t"), tmp_path / "c")
-    with pytest.raises(AtdError, match="k=1 \\(2 rows\\)"):
-        diff_snapshots(a, b, table="t", cache_dir=tmp_path / "c")
-    # across all tables, one broken declared key does not sink the diff: rows, with a note
-    whole = diff_snapshots(a, b, cache_dir=tmp_path / "c")
-    assert whole.tables["t"].key != ["k"] and whole.is_empty()
-    assert any("declared key not used" in n and "k=1 (2 rows)" in n
-               for n in whole.tables["t"].notes)
+    fast = diff_snapshots(a, b, table="t", cache_dir=tmp_path / "c").tables["t"]
+    slow = diff_snapshots(a, b, table="t").tables["t"]
+    for d in (fast, slow):
+        assert d.key == ["k"] and d.key_source == "declared"
+        assert [(x["release"], x["key"], x["rows"]) for x in d.duplicate_keys] == [
+            ("old", {"k": 1}, 2), ("new", {"k": 1}, 2)]
+        # the row (1, 2) is on both sides; the other k=1 row changed 1 -> 5
+        assert [(c["old"], c["new"]) for c in d.cells_changed.to_pylist()] == [("1", "5")]
+    assert fast.counts == slow.counts
+
+

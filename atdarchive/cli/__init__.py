@@ -42,6 +42,7 @@ MODULE_COMMANDS: dict[str, dict[str, str]] = {
         "tag": "Name a snapshot.",
         "tags": "List tags.",
     },
+    "keys": {"keys": "The key that identifies each table's rows, release by release."},
     "diff": {"diff": "Row, cell and schema changes between two snapshots."},
     "blame": {
         "blame": "Which release gave each value of a table.",

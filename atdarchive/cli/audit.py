@@ -39,16 +39,14 @@ def audit(
                                     "dates more than N days before the claimed date."),
     min_base: float = typer.Option(10.0, "--min-base", help="Outlier: ignore values smaller "
                                    "than this on both sides."),
+    show_all: bool = typer.Option(False, "--all", help="Every finding of each release (the "
+                                  "text shows the 3 most significant and counts the rest)."),
 ) -> None:
-    """Forensic audit of DATASET's history: findings with their evidence.
-
-    Kinds: identical_republish, recycled_release, period_mismatch, silent_revision,
-    outlier_change, vanished_rows, reappeared_rows, schema_change, table_added,
-    table_removed, channel_discrepancy (with --channels A,B).
-    """
+    """Forensic audit of DATASET's history: findings with their evidence, the most
+    significant first (kinds: README "Kinds")."""
     try:
         _run(ctx, dataset, since, channels, as_json, html, md, threshold, recycled_share,
-             period_days, min_base)
+             period_days, min_base, show_all)
     except AtdError as exc:
         if not as_json:
             raise
@@ -59,7 +57,7 @@ def audit(
 
 def _run(ctx: typer.Context, dataset: str, since: str | None, channels: str | None,
          as_json: bool, html: str | None, md: str | None, threshold: float,
-         recycled_share: float, period_days: int, min_base: float) -> None:
+         recycled_share: float, period_days: int, min_base: float, show_all: bool) -> None:
     from atdarchive.audit import AuditOptions
     from atdarchive.cli.common import progress_bar
     from atdarchive.render.audit_report import render_text, write_report
@@ -85,4 +83,4 @@ def _run(ctx: typer.Context, dataset: str, since: str | None, channels: str | No
     if as_json:
         emit_json(report.to_json())
     else:
-        sys.stdout.write(render_text(report))
+        sys.stdout.write(render_text(report, headline=None if show_all else 3))

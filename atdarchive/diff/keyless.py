@@ -20,6 +20,7 @@ from atdarchive.diff.compare import (
     sorted_values,
 )
 from atdarchive.diff.types import ColumnPlan, DiffOptions, Matching
+from atdarchive.identity import greedy_pairs
 from atdarchive.keys import flat
 
 #: Most (removed, added) row pairs examined when pairing keyless rows into edits.
@@ -162,16 +163,5 @@ def _pair_edits(
         ndiff += ~equal_mask(sub_o[o].take(ri2), sub_n[n].take(ai2), options)
     ok = ndiff <= limit
     rr, aa, ndiff = rr[ok], aa[ok], ndiff[ok]
-    order = np.lexsort((aa, rr, ndiff))
-    used_r: set[int] = set()
-    used_a: set[int] = set()
-    out_r, out_a = [], []
-    for i in order.tolist():  # bounded by PAIR_CANDIDATE_CAP
-        r, a = int(rr[i]), int(aa[i])
-        if r in used_r or a in used_a:
-            continue
-        used_r.add(r)
-        used_a.add(a)
-        out_r.append(r)
-        out_a.append(a)
-    return np.array(out_r, np.int64), np.array(out_a, np.int64), capped
+    order = np.lexsort((aa, rr, ndiff))  # fewest differing cells first; bounded by the cap
+    return (*greedy_pairs(rr, aa, order), capped)

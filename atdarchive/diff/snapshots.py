@@ -18,12 +18,16 @@ import numpy as np
 import pyarrow as pa
 
 from atdarchive.diff.cells import Side
-from atdarchive.diff.keyed import check_key_columns, given_key, infer_leading_key
+from atdarchive.diff.keyed import (
+    check_key_columns,
+    duplicate_report,
+    given_key,
+    infer_leading_key,
+)
 from atdarchive.diff.sources import declared_key_for, record_tables, table_names, table_sha
 from atdarchive.diff.tables import check_columns_exist, diff_core, diff_tables
 from atdarchive.diff.types import DiffOptions, SnapshotDiff, TableDiff
-from atdarchive.errors import AtdError
-from atdarchive.keys import is_unique_nonnull, validate_key
+from atdarchive.keys import is_near_unique, is_unique_nonnull
 
 #: Rows read from Parquet per batch of row groups (bounds memory while taking rows).
 READ_BATCH_ROWS = 262_144
@@ -63,18 +67,14 @@ def diff_snapshots(
         elif n not in names_a:
             out.tables_added.append(n)
         out.tables[n] = diff_snapshot_table(a, b, n, options, cache_dir=cache_dir,
-                                            declared_keys=declared_keys, alone=table is not None)
+                                            declared_keys=declared_keys)
     return out
 
 
 def diff_snapshot_table(a: Any, b: Any, name: str, options: DiffOptions, *,
                         cache_dir: Any = None, declared_keys: dict[str, list[str]] | None = None,
-                        alone: bool = True) -> TableDiff:
-    """One table of a snapshot diff (`diff_snapshots` for each of its tables).
-
-    Unless the table is diffed `alone`, a declared key the agency broke makes that
-    table fall back to rows, with a note (asked for alone, it errs).
-    """
+                        ) -> TableDiff:
+    """One table of a snapshot diff (`diff_snapshots` for each of its tables)."""
     in_a, in_b = name in a.table_names, name in b.table_names
     opts = replace(options, declared_key=declared_key_for(name, a, b, options, declared_keys))
     opts = _restrict_columns(opts, a if in_a else None, b if in_b else None, name)
@@ -85,15 +85,13 @@ def diff_snapshot_table(a: Any, b: Any, name: str, options: DiffOptions, *,
     if not in_a:
         return diff_tables(None, b.table(name), name=name, options=opts, new_meta=meta_b,
                            new_source_rows=b.source_rows(name))
-    if alone or not opts.declared_key or opts.key:
-        return _diff_both(a, b, name, opts, cache_dir, meta_a, meta_b)
-    # One table whose declared key the agency broke must not sink the whole diff.
-    try:
-        return _diff_both(a, b, name, opts, cache_dir, meta_a, meta_b)
-    except AtdError as exc:
-        td = _diff_both(a, b, name, replace(opts, declared_key=None), cache_dir, meta_a, meta_b)
-        td.notes.append(f"declared key not used: {exc}")
-        return td
+    return _diff_both(a, b, name, opts, cache_dir, meta_a, meta_b)
+
+
+def derives_columns(snap: Any, name: str) -> bool:
+    """Whether reading the table adds derived (hierarchy) key columns to the stored ones."""
+    derived = getattr(snap, "hierarchy", None)
+    return derived is not None and derived(name) is not None
 
 
 def parquet_schema(snap: Any, name: str) -> pa.Schema:
@@ -127,21 +125,26 @@ def _diff_both(
     if cache_dir is not None:
         fa = load_fingerprints(path_a, cache_dir, sha256=table_sha(a, name))
         fb = load_fingerprints(path_b, cache_dir, sha256=table_sha(b, name))
-    if fa is None or fb is None or not fa.compatible(fb):
+    if fa is None or fb is None or not fa.compatible(fb) or derives_columns(
+            a, name) or derives_columns(b, name):
         return diff_tables(a.table(name), b.table(name), name=name, options=options,
                            old_meta=meta_a, new_meta=meta_b,
                            old_source_rows=a.source_rows(name),
                            new_source_rows=b.source_rows(name))
     schema_a, schema_b = parquet_schema(a, name), parquet_schema(b, name)
     key, key_source = resolve_key_cached(a, b, name, schema_a, schema_b, fa, fb, options)
-    keyless = key is None
+    multiset = key is None or fa.has_duplicate_rows() or fb.has_duplicate_rows()
 
     # one binary search answers both directions; the rows themselves are read one
     # side at a time (memory)
-    rows_a, rows_b = rows_not_in_each(fa, fb, include_duplicates=keyless)
+    rows_a, rows_b = rows_not_in_each(fa, fb, include_duplicates=multiset)
     side_a = _changed_side(a, name, path_a, rows_a, schema_a, cache_dir, meta_a)
     side_b = _changed_side(b, name, path_b, rows_b, schema_b, cache_dir, meta_b)
-    return diff_core(side_a, side_b, name, key, key_source, options)
+    dups = []
+    for snap, fp, side in ((a, fa, "old"), (b, fb, "new")):
+        if key and not fp.key_unique(key):
+            dups += duplicate_report(snap.table(name, columns=key), key, side)
+    return diff_core(side_a, side_b, name, key, key_source, options, dups)
 
 
 def _changed_side(snap: Any, name: str, path: Any, rows: np.ndarray, schema: pa.Schema,
@@ -161,10 +164,8 @@ def resolve_key_cached(
     given = given_key(options)
     if given:
         key, source = given
-        for snap, schema, fp, side in ((a, schema_a, fa, "old"), (b, schema_b, fb, "new")):
-            check_key_columns(schema.names, key, name, side, source)
-            if not fp.key_unique(key):
-                validate_key(snap.table(name, columns=key), key, name, side)
+        for schema, side in ((schema_a, "old"), (schema_b, "new")):
+            check_key_columns(schema.names, key, name, f"{side} release", source)
         return key, source
 
     def unique(cand: list[str]) -> bool:
@@ -177,7 +178,10 @@ def resolve_key_cached(
                 return False
         return True
 
-    key = infer_leading_key(schema_b, schema_a, unique)
+    def near_unique(cand: list[str]) -> bool:
+        return all(is_near_unique(snap.table(name, columns=cand), cand) for snap in (a, b))
+
+    key = infer_leading_key(schema_b, schema_a, unique, near_unique)
     return (key, "inferred") if key else (None, "none")
 
 

@@ -113,8 +113,7 @@ def stat_snapshots(a: Any, b: Any, *, table: str | None = None,
                 from atdarchive.diff.snapshots import diff_snapshot_table
 
                 stat = TableStat.of_diff(diff_snapshot_table(
-                    a, b, name, options, cache_dir=cache_dir, declared_keys=declared_keys,
-                    alone=table is not None))
+                    a, b, name, options, cache_dir=cache_dir, declared_keys=declared_keys))
             out.tables[name] = stat
     return out
 

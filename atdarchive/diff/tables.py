@@ -11,9 +11,17 @@ import pyarrow as pa
 
 from atdarchive.diff.cells import Side, with_rows
 from atdarchive.diff.compare import decode
-from atdarchive.diff.keyed import match_keyed, resolve_key
+from atdarchive.diff.keyed import (
+    duplicate_note,
+    duplicate_report,
+    key_values,
+    match_keyed,
+    repeats_report,
+    resolve_key,
+)
 from atdarchive.diff.keyless import match_keyless
 from atdarchive.diff.types import (
+    RENAMED_SCHEMA,
     ColumnPlan,
     DiffOptions,
     Matching,
@@ -74,6 +82,7 @@ def diff_tables(
         return one_sided(old, new, name, key, key_source, old_source_rows, new_source_rows)
     old_side = Side.whole(old, old_source_rows, old_meta)
     new_side = Side.whole(new, new_source_rows, new_meta)
+    dups = None  # whole sides: matching reports the repeated keys itself
     if old_fingerprints is not None and new_fingerprints is not None \
             and same_columns(old.schema, new.schema):
         from atdarchive.fingerprint import Fingerprints, from_row_aligned, rows_not_in
@@ -82,10 +91,12 @@ def diff_tables(
             from_row_aligned(old_fingerprints, old)
         fb = new_fingerprints if isinstance(new_fingerprints, Fingerprints) else \
             from_row_aligned(new_fingerprints, new)
-        keyless = key is None
-        old_side = old_side.subset(rows_not_in(fa, fb, include_duplicates=keyless))
-        new_side = new_side.subset(rows_not_in(fb, fa, include_duplicates=keyless))
-    return diff_core(old_side, new_side, name, key, key_source, options)
+        multiset = key is None or fa.has_duplicate_rows() or fb.has_duplicate_rows()
+        old_side = old_side.subset(rows_not_in(fa, fb, include_duplicates=multiset))
+        new_side = new_side.subset(rows_not_in(fb, fa, include_duplicates=multiset))
+        if key:  # row subsets: the repeats are counted on the whole tables
+            dups = duplicate_report(old, key, "old") + duplicate_report(new, key, "new")
+    return diff_core(old_side, new_side, name, key, key_source, options, dups)
 
 
 def one_sided(
@@ -118,6 +129,7 @@ def one_sided(
             "rows_added": added.num_rows,
             "rows_removed": removed.num_rows,
             "rows_changed": 0,
+            "rows_renamed": 0,
             "cells_changed": 0,
             "schema_changes": 1,
         },
@@ -131,8 +143,11 @@ def diff_core(
     key: list[str] | None,
     key_source: str,
     options: DiffOptions,
+    duplicates: list[dict] | None = None,
 ) -> TableDiff:
-    """Diff two sides whose key is already resolved (they may be row subsets)."""
+    """Diff two sides whose key is already resolved (they may be row subsets);
+    `duplicates` are the key values that repeat in either whole table (None: the sides
+    are whole tables, and matching finds them)."""
     ot, nt = old.table, new.table
     plan = ColumnPlan.of(ot.column_names, nt.column_names, key, options)
     m = match_keyed(old, new, key, plan, options) if key else match_keyless(
@@ -150,6 +165,14 @@ def diff_core(
     rows_added = new.rows_table(m.added)
     rows_removed = old.rows_table(m.removed)
     rows_changed = len(np.unique(cells.column("new_row").to_numpy())) if cells.num_rows else 0
+    renamed = _renamed_table(old, new, key, m.renamed_rows)
+    if duplicates is None:
+        duplicates = [] if not key or m.repeats is None else (
+            repeats_report(ot, key, "old", m.repeats[0])
+            + repeats_report(nt, key, "new", m.repeats[1]))
+    notes = list(m.notes)
+    if duplicates:
+        notes.insert(0, duplicate_note(key or [], duplicates))
     return TableDiff(
         table=name,
         key=list(key) if key else None,
@@ -162,12 +185,27 @@ def diff_core(
             "rows_added": rows_added.num_rows,
             "rows_removed": rows_removed.num_rows,
             "rows_changed": rows_changed,
+            "rows_renamed": renamed.num_rows,
             "cells_changed": cells.num_rows,
             "schema_changes": len(schema_rows),
         },
         added_values=_added_values(old, new, plan, m),
-        notes=m.notes,
+        notes=notes,
+        rows_renamed=renamed,
+        duplicate_keys=list(duplicates or []),
     )
+
+
+def _renamed_table(old: Side, new: Side, key: list[str] | None,
+                   renamed: tuple[np.ndarray, np.ndarray] | None) -> pa.Table:
+    """`rows_renamed`: global row numbers and the key text on each side."""
+    if not key or renamed is None or not len(renamed[0]):
+        return RENAMED_SCHEMA.empty_table()
+    o, n = renamed
+    return pa.table({"old_row": pa.array(old.index[o]), "new_row": pa.array(new.index[n]),
+                     "old_key": pa.array(key_values(old.table, key, o), pa.list_(pa.string())),
+                     "new_key": pa.array(key_values(new.table, key, n), pa.list_(pa.string()))},
+                    schema=RENAMED_SCHEMA)
 
 
 def _added_values(old: Side, new: Side, plan: ColumnPlan, m: Matching) -> pa.Table | None:

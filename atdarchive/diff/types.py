@@ -12,6 +12,11 @@
     old_cell, new_cell str, source cell (`Sheet!C7`) when provenance is known
 `rows_added` / `rows_removed`: the rows (that side's columns) plus `row_index`
 (0-based row in that side's table) and `source_row` (1-based sheet row, when known).
+`rows_renamed`: rows matched although their key changed slightly (truncation, case,
+spacing, one typo; `atdarchive.identity`): `old_row`, `new_row`, `old_key`, `new_key`
+(the key values as text, one per key column); their key cells are in `cells_changed` too.
+`duplicate_keys`: key values that repeat within a release (`release` old/new, `key`,
+`rows`): those rows were matched among themselves, by content, then order.
 `added_values`: for columns added to rows present on both sides, their values
 (so `apply_diff` can rebuild the new table); `old_row`, `new_row`, key, columns.
 """
@@ -58,7 +63,11 @@ SOURCE_ROW = "source_row"
 #: Every name `row_index`/`source_row` may appear under in rows_added/rows_removed
 #: (prefixed with `_` when the table has a column of that name).
 ROW_EXTRAS = frozenset({ROW_INDEX, SOURCE_ROW, f"_{ROW_INDEX}", f"_{SOURCE_ROW}"})
-COUNT_KEYS = ("rows_added", "rows_removed", "rows_changed", "cells_changed", "schema_changes")
+COUNT_KEYS = ("rows_added", "rows_removed", "rows_changed", "rows_renamed", "cells_changed",
+              "schema_changes")
+RENAMED_SCHEMA = pa.schema([("old_row", pa.int64()), ("new_row", pa.int64()),
+                            ("old_key", pa.list_(pa.string())),
+                            ("new_key", pa.list_(pa.string()))])
 
 #: One schema change: (change, column, old, new).
 SchemaRow = tuple[str, str | None, str | None, str | None]
@@ -100,6 +109,8 @@ class TableDiff:
     counts: dict[str, int]
     added_values: pa.Table | None = None
     notes: list[str] = field(default_factory=list)
+    rows_renamed: pa.Table = field(default_factory=RENAMED_SCHEMA.empty_table)
+    duplicate_keys: list[dict] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not any(self.counts.values())
@@ -215,3 +226,6 @@ class Matching:
     pieces: list[pa.Table]  # cells_changed pieces
     key_fields: list[pa.Field] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    renamed_rows: tuple[np.ndarray, np.ndarray] | None = None  # (old, new) positions
+    #: per side, (first row, rows sharing it) of each repeated key value (positions)
+    repeats: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None

@@ -15,25 +15,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from atdarchive.audit import KINDS, SEVERITIES, AuditReport, Finding
+from atdarchive import checks
+from atdarchive.audit import SEVERITIES, AuditReport, Finding
 from atdarchive.render.safe import markdown
 
 __all__ = ["render_html", "render_markdown", "render_text", "write_report"]
 
 SEV_COLOR = {"alert": "#c62828", "warning": "#ef8f00", "info": "#1f6fb2", None: "#2e7d32"}
-KIND_LABEL = {
-    "identical_republish": "identical republish",
-    "recycled_release": "recycled release",
-    "period_mismatch": "period mismatch",
-    "silent_revision": "revision",
-    "outlier_change": "outlier change",
-    "vanished_rows": "rows vanished",
-    "reappeared_rows": "rows reappeared",
-    "schema_change": "schema change",
-    "table_added": "table added",
-    "table_removed": "table removed",
-    "channel_discrepancy": "channel discrepancy",
-}
+#: Findings shown per release in the text headline (`--all` shows every one).
+HEADLINE = 3
 MAX_LIST_ROWS = 50
 
 
@@ -130,7 +120,7 @@ def _svg_timeline(report: AuditReport) -> str:
         color = SEV_COLOR[rel.get("severity")]
         r = 9 if rel.get("severity") == "alert" else 7
         title = (f"{rel['published']} {rel['short_id']} ({rel['channel']}): "
-                 + (", ".join(KIND_LABEL[k] for k in rel.get("flags", [])) or "no findings"))
+                 + (", ".join(checks.label(k) for k in rel.get("flags", [])) or "no findings"))
         parts.append(f'<a href="#rel-{_e(rel["short_id"])}"><circle cx="{x:.1f}" cy="{y}" '
                      f'r="{r}" fill="{color}" stroke="#fff" stroke-width="2">'
                      f'<title>{_e(title)}</title></circle></a>')
@@ -149,7 +139,7 @@ def _svg_timeline(report: AuditReport) -> str:
                      "identical_republish": "=", "outlier_change": "!"}[kind]
             parts.append(f'<text x="{x:.1f}" y="{y - 16 - 13 * j}" font-size="12" '
                          f'font-weight="700" text-anchor="middle" fill="{color}">{glyph}'
-                         f'<title>{_e(KIND_LABEL[kind])}</title></text>')
+                         f'<title>{_e(checks.label(kind))}</title></text>')
     parts.append("</svg>")
     legend = ('<div class="legend">'
               + "".join(f'<span><i style="background:{SEV_COLOR[s]}"></i>{s}</span>'
@@ -261,7 +251,7 @@ def _finding_html(f: Finding) -> str:
     table = f'<span class="table">{_e(f.table)}</span>' if f.table else ""
     return (f'<article class="finding {f.severity}" id="f-{_e(f.kind)}-{_e(f.short_id)}">'
             f'<div class="head"><span class="badge sev-{f.severity}">{f.severity}</span>'
-            f'<span class="kind">{_e(KIND_LABEL.get(f.kind, f.kind))}</span>{table}</div>'
+            f'<span class="kind">{_e(checks.label(f.kind))}</span>{table}</div>'
             f"<p>{_e(f.summary)}</p>"
             f"<details{' open' if f.severity == 'alert' else ''}><summary>evidence</summary>"
             f"{_evidence_html(f.evidence)}</details></article>")
@@ -276,8 +266,8 @@ def _badges(rel: dict[str, Any], findings: list[Finding]) -> str:
                 worst[f.kind] = f.severity
     if not worst:
         return '<span class="badge sev-none">clean</span>'
-    return "".join(f'<span class="badge sev-{worst[k]}">{_e(KIND_LABEL[k])}</span>'
-                   for k in KINDS if k in worst)
+    return "".join(f'<span class="badge sev-{worst[k]}">{_e(checks.label(k))}</span>'
+                   for k in checks.kinds() if k in worst)
 
 
 def render_html(report: AuditReport) -> str:
@@ -290,7 +280,7 @@ def render_html(report: AuditReport) -> str:
         for s in ("alert", "warning", "info"))
     cards = (f'<div class="card"><b>{len(report.releases):,}</b><span>releases</span></div>'
              + cards)
-    kinds = ", ".join(f"{KIND_LABEL[k]}: {n}" for k, n in counts["by_kind"].items()) or "none"
+    kinds = ", ".join(f"{checks.label(k)}: {n}" for k, n in counts["by_kind"].items()) or "none"
     rows = []
     for rel in report.releases:
         rows.append(
@@ -376,7 +366,7 @@ def render_markdown(report: AuditReport) -> str:
              "| published | id | channel | period | data as of | cells revised | flags |",
              "|---|---|---|---|---|---|---|"]
     for rel in report.releases:
-        flags = ", ".join(KIND_LABEL[k] for k in rel.get("flags", [])) or "clean"
+        flags = ", ".join(checks.label(k) for k in rel.get("flags", [])) or "clean"
         lines.append(f"| {rel['published']} | `{rel['short_id']}` | {rel['channel']} | "
                      f"{_md(rel.get('period'))} | {_md(rel.get('latest_stated'))} | "
                      f"{rel.get('cells_revised', 0):,} | {flags} |")
@@ -385,7 +375,7 @@ def render_markdown(report: AuditReport) -> str:
         lines.append("No findings: a clean history.")
     for f in report.findings:
         table = f" — `{f.table}`" if f.table else ""
-        lines += [f"### {f.severity.upper()}: {KIND_LABEL[f.kind]} · {f.published} · "
+        lines += [f"### {f.severity.upper()}: {checks.label(f.kind)} · {f.published} · "
                   f"`{f.short_id}`{table}", "", markdown(f.summary), ""]
         for key, value in f.evidence.items():
             if isinstance(value, list) and value and isinstance(value[0], dict):
@@ -401,8 +391,9 @@ def render_markdown(report: AuditReport) -> str:
 # ---------------------------------------------------------------- text
 
 
-def render_text(report: AuditReport, width: int = 80) -> str:
-    """The terminal form: a per-release summary, then one line per finding."""
+def render_text(report: AuditReport, width: int = 80, headline: int | None = HEADLINE) -> str:
+    """The terminal form: per release its `headline` most significant findings (all when
+    None) and a count of the rest."""
     counts = report.counts()
     sev = counts["by_severity"]
     lines = [f"audit of {report.dataset}: {len(report.releases)} release(s), "
@@ -417,8 +408,16 @@ def render_text(report: AuditReport, width: int = 80) -> str:
         state = "clean" if not mine else f"{len(mine)} finding(s)"
         lines.append("")
         lines.append(f"{rel['published']}  {rel['short_id']}  {rel['channel']}  {state}")
-        for f in mine:
+        shown = mine if headline is None else mine[:headline]
+        for f in shown:
             lines.extend(_wrap(f"  {f.severity.upper():7} {f.kind}: {f.summary}", width))
+        if len(mine) > len(shown):
+            rest: dict[str, int] = {}
+            for f in mine[len(shown):]:
+                rest[f.severity] = rest.get(f.severity, 0) + 1
+            counted = ", ".join(f"{n} {s}" for s, n in sorted(
+                rest.items(), key=lambda kv: -SEVERITIES.index(kv[0])))
+            lines.append(f"  … {len(mine) - len(shown)} more ({counted}); --all shows them")
     return "\n".join(lines) + "\n"
 
 

@@ -49,6 +49,12 @@ def _table_obj(td: TableDiff, rows: Any = row_records, cells: Any = cell_records
         "rows_added": rows(td.rows_added),
         "rows_removed": rows(td.rows_removed),
         "cells_changed": cells(td),
+        "rows_renamed": [{"old_row": r["old_row"], "new_row": r["new_row"],
+                          "old_key": dict(zip(td.key or [], r["old_key"], strict=True)),
+                          "new_key": dict(zip(td.key or [], r["new_key"], strict=True))}
+                         for r in td.rows_renamed.to_pylist()],
+        "duplicate_keys": [{**d, "key": {k: jsonable(v) for k, v in d["key"].items()}}
+                           for d in td.duplicate_keys],
     }
 
 

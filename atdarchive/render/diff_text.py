@@ -94,6 +94,20 @@ def _cell_lines(td: TableDiff, limit: int | None, width: int) -> list[list[Segme
     return out
 
 
+def _renamed_lines(td: TableDiff, width: int) -> list[list[Segment]]:
+    """`~ renamed City BINGHAMTON → BINGHAMPTON (BROOME COUNTY JAIL · NY)`: the key parts
+    that changed first, the rest of the key after."""
+    out: list[list[Segment]] = []
+    for r in td.rows_renamed.to_pylist():
+        parts = list(zip(td.key or [], r["old_key"], r["new_key"], strict=True))
+        changed = "  ".join(f"{k} {_short(o, 30)} \u2192 {_short(n, 30)}"
+                            for k, o, n in parts if o != n)
+        same = " \u00b7 ".join(_short(n, 30) for _, o, n in parts if o == n)
+        line = f"  ~ renamed {changed}" + (f"  ({same})" if same else "")
+        out.append([(line if len(line) <= width else line[: width - 1] + "\u2026", "yellow")])
+    return out
+
+
 def _row_lines(td: TableDiff, limit: int | None, width: int) -> list[list[Segment]]:
     out: list[list[Segment]] = []
     for title, rows, mark, style in (
@@ -131,7 +145,8 @@ def _text_lines(diff: TableDiff | SnapshotDiff, limit: int | None,
     summary = (
         f"{_n(c['rows_changed'], 'row')} changed ({_n(c['cells_changed'], 'cell')}), "
         f"{c['rows_added']} added, {c['rows_removed']} removed, "
-        f"{c['schema_changes']} schema changes"
+        + (f"{c['rows_renamed']} renamed, " if c.get("rows_renamed") else "")
+        + f"{c['schema_changes']} schema changes"
     )
     out.append([(head + ("no changes" if sd.is_empty() else summary), "bold")])
     for name, td in sd.tables.items():
@@ -148,6 +163,7 @@ def _text_lines(diff: TableDiff | SnapshotDiff, limit: int | None,
             out.append([("  no changes", "dim")])
             continue
         out += _schema_lines(td)
+        out += _renamed_lines(td, width)
         out += _cell_lines(td, limit, width)
         table_level = any(r["change"] in ("table_added", "table_removed")
                           for r in td.schema_changes.to_pylist())

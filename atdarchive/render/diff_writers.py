@@ -17,14 +17,14 @@ and times ISO strings; bytes hex)::
       "a": "<old snapshot id or null>",
       "b": "<new snapshot id or null>",
       "counts": {"rows_added": 0, "rows_removed": 0, "rows_changed": 0,
-                 "cells_changed": 0, "schema_changes": 0,
+                 "rows_renamed": 0, "cells_changed": 0, "schema_changes": 0,
                  "tables_added": 0, "tables_removed": 0},
       "tables_added": ["<name>", ...],
       "tables_removed": ["<name>", ...],
       "tables": {
         "<table>": {
           "key": ["<column>", ...] | null,       # null: rows diffed as a multiset
-          "key_source": "given" | "declared" | "inferred" | "none",
+          "key_source": "given" | "declared" | "hierarchy" | "inferred" | "none",
           "counts": {... as above, without tables_*},
           "notes": ["..."],
           "schema_changes": [{"change": "column_added" | "column_removed" |
@@ -39,7 +39,10 @@ and times ISO strings; bytes hex)::
                 "old": str | null, "new": str | null,     # values as text
                 "old_value": value, "new_value": value,   # JSON-typed values
                 "abs_change": float | null, "rel_change": float | null,
-                "old_cell": "Sheet!C7" | null, "new_cell": "Sheet!C7" | null}]
+                "old_cell": "Sheet!C7" | null, "new_cell": "Sheet!C7" | null}],
+          "rows_renamed": [{"old_row": int, "new_row": int,    # key changed slightly;
+                "old_key": {"<key column>": str}, "new_key": {...}}],  # its cells above
+          "duplicate_keys": [{"release": "old" | "new", "key": {...}, "rows": int}]
         }
       }
     }

@@ -171,3 +171,30 @@ def table_block(name: str, meta: dict[str, Any], schema: bool = False) -> str:
 def _wrap(text: str, indent: int) -> str:
     return textwrap.fill(text, WIDTH, initial_indent=" " * indent,
                          subsequent_indent=" " * (indent + 2), break_on_hyphens=False)
+
+
+def keys_block(entry: dict[str, Any]) -> str:
+    """`atdarchive keys`: one table's key, its source, and the releases that repeat it."""
+    lines = [entry["table"]]
+    key = ", ".join(entry["key"]) if entry["key"] else "none (rows matched whole)"
+    source = entry["source"]
+    if entry.get("hierarchy"):
+        h = entry["hierarchy"]
+        source += f": {h['shape']} label {h['label']!r}, v{h['version']}"
+    lines.append(_wrap(f"key {key} ({source})", 2))
+    if entry.get("inferred"):
+        lines.append(_wrap(f"inferred instead: {', '.join(entry['inferred'])}", 2))
+    releases = entry["releases"]
+    if entry["key"]:
+        lines.append(f"  unique in {entry['unique_in']} of {len(releases)} release(s)")
+    for rel in releases:
+        where = f"{rel['published']} {rel['short_id']}"
+        if rel["missing"]:
+            lines.append(_wrap(f"{where}: no column {', '.join(map(repr, rel['missing']))}",
+                               4))
+        elif rel["duplicates"]:
+            shown = "; ".join(", ".join(str(v) for v in d["key"].values()) + f" ×{d['rows']}"
+                              for d in rel["duplicates"][:3])
+            lines.append(_wrap(f"{where}: {rel['duplicated_rows']} rows share a key: {shown}",
+                               4))
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""Which key identifies a table's rows, where it came from, and how it holds up in each
+release (`atdarchive keys`).
+
+The key in force is the one blame uses for the table's history and diff uses for a
+pair of releases: declared (`dataset.toml` [keys], or an extraction spec) >
+hierarchy (derived on read, `atdarchive.hierarchy`) > inferred on the latest release
+(unique, else nearly unique: `atdarchive.keys`) > none (rows matched whole).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from atdarchive.errors import AtdError
+from atdarchive.keys import derived_key, duplicate_examples, duplicated_rows, infer_key
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from atdarchive.context import ArchiveContext
+    from atdarchive.history import Entry
+
+
+def key_in_force(archive: ArchiveContext, dataset: str, table: str, latest: Entry,
+                 latest_table: pa.Table) -> tuple[list[str] | None, str]:
+    """(key, source) for a table whose latest release is `latest` (read: `latest_table`)."""
+    declared = archive.dataset(dataset).keys.get(table)
+    meta = latest.record["tables"][table]
+    if declared:
+        return list(declared), "declared"
+    if meta.get("key") and meta.get("key_source") in ("declared", "spec"):
+        return list(meta["key"]), meta["key_source"]
+    derived = derived_key(latest_table.schema)
+    if derived:
+        return derived, "hierarchy"
+    found = infer_key(latest_table)
+    return (found, "inferred") if found else (None, "none")
+
+
+def key_report(archive: ArchiveContext, dataset: str, table: str | None = None,
+               channel: str | None = None) -> list[dict[str, Any]]:
+    """Per table: the key in force, its source, the inferred alternative, and per
+    release whether the key is there, unique, and which values repeat."""
+    history = archive.history(dataset)
+    series = history.publication_order(channel)
+    names = list(dict.fromkeys(n for e in series for n in e.record["tables"]))
+    if table is not None:
+        if table not in names:
+            from atdarchive.snapshot import choices
+
+            raise AtdError(f"{dataset}: no table {table!r} in any release "
+                           f"({choices(table, names)})")
+        names = [table]
+    out = []
+    for name in names:
+        holding = [e for e in series if name in e.record["tables"]]
+        latest = holding[-1]
+        latest_table = archive.snapshot_of(latest.record).table(name)
+        key, source = key_in_force(archive, dataset, name, latest, latest_table)
+        spec = archive.hierarchy(dataset, name)
+        releases = [_release_check(archive, entry, name, key) for entry in holding]
+        alternative = derived_key(latest_table.schema) or infer_key(latest_table)
+        out.append({
+            "table": name, "key": key, "source": source,
+            "hierarchy": spec.to_json() if spec else None,
+            "inferred": alternative if alternative != key else None,
+            "releases": releases,
+            "unique_in": sum(1 for r in releases if r["unique"]),
+        })
+    return out
+
+
+def _release_check(archive: ArchiveContext, entry: Entry, table: str,
+                   key: list[str] | None) -> dict[str, Any]:
+    base = {"snapshot": entry.id, "short_id": entry.short, "published": entry.published,
+            "channel": entry.channel}
+    if key is None:
+        return {**base, "missing": [], "unique": False, "duplicated_rows": None,
+                "duplicates": []}
+    data = archive.snapshot_of(entry.record).table(table)
+    missing = [k for k in key if k not in data.column_names]
+    if missing:
+        return {**base, "missing": missing, "unique": False, "duplicated_rows": None,
+                "duplicates": []}
+    dups = duplicate_examples(data, key, limit=5)
+    return {**base, "missing": [], "unique": not dups,
+            "duplicated_rows": duplicated_rows(data, key),
+            "duplicates": [{"key": {k: d[k] for k in key}, "rows": d["_count"]} for d in dups]}
