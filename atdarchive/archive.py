@@ -176,6 +176,16 @@ class Archive(ArchiveContext):
         return out
 
     # -- forensics (thin layers over diff, blame, audit) ------------------------
+    def semantics(self, ref: str, table: str | None = None) -> dict[str, dict[str, Any]]:
+        """What each table of a snapshot means in time (role, periods as months, totals,
+        derived and flag columns), as the audit judges it (`atdarchive.semantics`)."""
+        from atdarchive.semantics import describe
+
+        snap = self.snapshot(ref)
+        config = self.dataset(snap.dataset).audit
+        names = [snap.default_table(table)] if table else snap.table_names
+        return {n: describe(snap.table_meta(n), config, n).to_json() for n in names}
+
     def keys(self, dataset: str, *, table: str | None = None,
              channel: str | None = None) -> list[dict[str, Any]]:
         """Per table: the key in force, its source (declared, hierarchy, inferred), the

@@ -262,6 +262,7 @@ class _Auditor:
         self.audit_config = config.audit
         self._snaps: dict[str, Snapshot] = {}
         self._vh: dict[tuple[str, str], _ValueHashes | None] = {}
+        self._pairs: dict[tuple[str, str], dict[str, Any]] = {}  # the last few pairs
         self._revision_re = re.compile(options.revision_pattern)
         self._con: Any = None
 
@@ -294,16 +295,23 @@ class _Auditor:
 
     # -- pair analyses (diff vs parent) -------------------------------------
     def pair(self, old: Entry, new: Entry) -> dict[str, Any]:
+        """The diff of `new` against `old`, boiled down (cached on disk and in memory:
+        the next release's checks ask for it again)."""
+        memo = (old.id, new.id)
+        if memo in self._pairs:
+            return self._pairs[memo]
         path = self.base / "pairs" / f"{old.id[:32]}-{new.id[:32]}.json"
         try:
             cached = json.loads(path.read_text())
             if cached.get("version") == AUDIT_VERSION and cached.get(
                     "keys") == self.keys_stamp:
+                self._pairs = {memo: cached, **dict(list(self._pairs.items())[-2:])}
                 return cached
         except (FileNotFoundError, ValueError):
             pass
         result = {**_analyse_pair(self, self.snap(old), self.snap(new)), "keys": self.keys_stamp}
         _write_cache(path, json.dumps(result, default=str).encode())
+        self._pairs = {memo: result, **dict(list(self._pairs.items())[-2:])}
         return result
 
 
@@ -454,15 +462,10 @@ def _per_column(cells: pa.Table) -> dict[str, dict[str, float]]:
     """Per column: cells revised and their net change (sum of new - old)."""
     if cells.num_rows == 0:
         return {}
-    cols = cells.column("column").to_pylist()
-    absc = cells.column("abs_change").to_numpy(zero_copy_only=False).astype(float)
-    out: dict[str, dict[str, float]] = {}
-    for c, a in zip(cols, absc, strict=True):
-        entry = out.setdefault(c, {"cells": 0, "net": 0.0})
-        entry["cells"] += 1
-        if np.isfinite(a):
-            entry["net"] += float(a)
-    return out
+    grouped = cells.select(["column", "abs_change"]).group_by("column").aggregate(
+        [("abs_change", "sum"), ("column", "count")]).to_pylist()
+    return {g["column"]: {"cells": g["column_count"], "net": g["abs_change_sum"] or 0.0}
+            for g in grouped}
 
 
 def _cells_to_examples(cells: pa.Table, key_cols: list[str], limit: int) -> list[dict[str, Any]]:

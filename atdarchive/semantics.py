@@ -64,6 +64,36 @@ def period_token(column: str) -> str | None:
     return None
 
 
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+FISCAL_YEAR_RE = re.compile(r"(?i)\bFY\s?'?(\d{4}|\d{2})\b")
+
+
+def period_of(column: str, fiscal_year: int | None = None) -> str | None:
+    """The month (YYYY-MM) a period column stands for: ISO months as they are, "2025 /
+    July / end" -> 2025-07, and a bare month of a US federal fiscal year (October to
+    September): FY2025 Oct -> 2024-10, FY2025 Sep -> 2025-09. None when unknown."""
+    token = period_token(column)
+    if token is None:
+        return None
+    if re.fullmatch(r"\d{4}-\d{2}", token):
+        return token
+    year, _, month = token.rpartition(" ")
+    number = MONTHS.index(month) + 1
+    if year:
+        return f"{year}-{number:02d}"
+    if fiscal_year is None:
+        return None
+    return f"{fiscal_year - 1 if number >= 10 else fiscal_year}-{number:02d}"
+
+
+def fiscal_year(text: str) -> int | None:
+    """The fiscal year a title names ("... Month: FY2025", "FY25 ADP") or None."""
+    m = FISCAL_YEAR_RE.search(text or "")
+    if not m:
+        return None
+    return int(m[1]) + (2000 if len(m[1]) == 2 else 0)
+
+
 @dataclass
 class TableSemantics:
     """One table's meaning in time (see the module docstring)."""
@@ -71,6 +101,7 @@ class TableSemantics:
     role: str
     source: str  # "inferred" or "dataset.toml"
     period_columns: list[str] = field(default_factory=list)
+    periods: dict[str, str] = field(default_factory=dict)  # period column -> YYYY-MM
     total_columns: list[str] = field(default_factory=list)
     derived_columns: list[str] = field(default_factory=list)
     flag_columns: list[str] = field(default_factory=list)
@@ -86,7 +117,8 @@ class TableSemantics:
 
     def to_json(self) -> dict[str, Any]:
         return {"role": self.role, "source": self.source,
-                "period_columns": self.period_columns, "total_columns": self.total_columns,
+                "period_columns": self.period_columns, "periods": self.periods,
+                "total_columns": self.total_columns,
                 "derived_columns": self.derived_columns, "flag_columns": self.flag_columns,
                 "ignore_columns": self.ignore_columns,
                 "provisional_periods": self.provisional_periods}
@@ -122,8 +154,10 @@ def describe(meta: dict[str, Any], audit_config: dict[str, Any] | None = None,
               if c in names and c not in flags]
     ignore = [c for c in (*config.get("ignore_columns", []), *own.get("ignore_columns", []))
               if c in names]
+    fy = fiscal_year(meta.get("title") or "")
+    mapped = {c: p for c in periods if (p := period_of(c, fy)) is not None}
     return TableSemantics(
-        role=role, source=source, period_columns=periods,
+        role=role, source=source, period_columns=periods, periods=mapped,
         total_columns=[c for c in numeric if re.fullmatch(r"(?i)\s*(grand\s+)?total\s*", c)],
         derived_columns=[c for c in numeric if DERIVED_RE.search(c) and c not in periods],
         flag_columns=flags, ignore_columns=ignore,

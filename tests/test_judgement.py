@@ -73,6 +73,24 @@ def test_stale_table_is_an_alert(base: Path, tmp_path: Path) -> None:
     assert stale and stale[0].severity == "alert", [(f.kind, f.table) for f in top]
     assert stale[0].evidence["own_date"] == "2025-08-23"
     assert stale[0].evidence["release_date"] > "2025-09-01"
+    # and its total no longer agrees with the other two ATD tables' (181,401)
+    cross = [f for f in top if f.kind == "total_mismatch" and "cross_table" in f.evidence]
+    assert cross and {p["other_value"] for p in cross[0].evidence["cross_table"]} | {
+        p["value"] for p in cross[0].evidence["cross_table"]} >= {181401.0}
+
+
+def test_periods_are_mapped_to_months() -> None:
+    meta = {"title": "ICE Initial Book-Ins by Arresting Agency and Month: FY2025",
+            "rows": 3, "schema": [{"name": "Agency", "type": "string"},
+                                  *({"name": m, "type": "int64"} for m in ("Oct", "Sep")),
+                                  {"name": "Total", "type": "int64"}]}
+    sem = describe(meta, {}, "t")
+    assert sem.role == "period_series" and sem.total_columns == ["Total"]
+    assert sem.periods == {"Oct": "2024-10", "Sep": "2025-09"}
+    bonds = describe({"title": "Bonds", "rows": 5, "schema": [
+        {"name": "col_1", "type": "string"}, {"name": "2024-08-01", "type": "double"},
+        {"name": "2024-09-01", "type": "double"}]}, {}, "b")
+    assert bonds.periods == {"2024-08-01": "2024-08", "2024-09-01": "2024-09"}
 
 
 def test_stated_date_going_backwards_is_an_alert(base: Path, tmp_path: Path) -> None:
@@ -180,3 +198,12 @@ def test_audit_config_is_checked_and_applied(archive: Archive, tmp_path: Path) -
     path.write_text('name = "ds"\n[audit]\nflag_columns = ["x"]\nprovisional_periods = "2"\n')
     with pytest.raises(Exception, match="audit.provisional_periods must be a int"):
         Archive(archive.root).dataset("ds")
+
+
+def test_tables_shows_each_tables_time_role(clean: Archive, cli) -> None:
+    sem = clean.semantics("ice@latest", BOOKINS)[BOOKINS]
+    assert sem["role"] == "period_series" and sem["periods"]["Oct"] == "2024-10"
+    res = cli("-C", clean.root, "tables", "ice@latest")
+    assert res.code == 0
+    assert "role: period_series (inferred), periods 2024-10 … 2025-09" in res.out
+    assert "role: as_of (inferred)" in res.out and "role: reference (inferred)" in res.out

@@ -8,6 +8,10 @@ Totals checked, on whole-number columns of tables up to 5,000 rows:
   book-outs' release reasons and their criminality rows);
 * a `Total` column against the period columns of its row.
 
+Across tables: grand totals that agreed in the parent (ATD's active population is
+181,401 by AOR and technology, by status and by technology alike) must still agree;
+pairs that no longer do are named with both values.
+
 Agencies' tables do not all add up (rounded averages, suppressed cells, a group that
 overlaps others: ICE's "Bonded Out" is the sum of the two bond reasons below it), so a
 total is judged only where it added up in the parent, and was not zero there (an
@@ -113,31 +117,92 @@ def _off(stated: float, summed: float) -> bool:
     return abs(stated - summed) > 0.5
 
 
+def _table_totals(aud: Any, entry: Any, name: str) -> tuple[Check, dict, Any]:
+    sem = aud.semantics(entry, name)
+    skip = set(sem.ignore_columns) | set(sem.flag_columns) | set(sem.derived_columns)
+    found, rows = totals(aud.snap(entry).table(name), sem.period_columns, sem.total_columns,
+                         skip)
+    return found, rows, sem
+
+
+def _judged(meta: dict[str, Any]) -> bool:
+    return (meta.get("rows") or 0) <= MAX_ROWS
+
+
+def _grand(found: Check) -> dict[str, float]:
+    """Column -> the table's grand total (its `Total` row), when it has one."""
+    return {w[2]: v[0] for w, v in found.items()
+            if w[0] == "row" and TOTAL_RE.match(w[1]) and v[0] != 0}
+
+
+def _cross_table(release: Release, memo: dict[tuple[str, str], Check]) -> list[Finding]:
+    """Grand totals of two tables that agreed in the parent and no longer do."""
+    aud, entry, parent = release.auditor, release.entry, release.parent
+    assert parent is not None
+    tables, ptables = entry.record["tables"], parent.record["tables"]
+
+    def columns(meta: dict[str, Any]) -> set[str]:
+        return {c["name"] for c in meta.get("schema") or []}
+
+    shared: dict[str, list[str]] = {}
+    for name, meta in tables.items():
+        if name in ptables and _judged(meta) and aud.semantics(entry, name).check_totals:
+            for c in columns(meta):
+                shared.setdefault(c, []).append(name)
+    names = sorted({n for group in shared.values() if len(group) > 1 for n in group})
+    if not any(tables[n]["fingerprint"] != ptables[n]["fingerprint"] for n in names):
+        return []
+
+    def grand(which: Any, name: str) -> dict[str, float]:
+        if (which.id, name) not in memo:
+            memo[(which.id, name)] = _table_totals(aud, which, name)[0]
+        return _grand(memo[(which.id, name)])
+
+    now = {n: grand(entry, n) for n in names}
+    then = {n: grand(parent, n) for n in names}
+    pairs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for c in set(now[a]) & set(now[b]) & set(then[a]) & set(then[b]):
+                if then[a][c] == then[b][c] and now[a][c] != now[b][c]:
+                    pairs.append({"table": a, "other_table": b, "column": c,
+                                  "value": now[a][c], "other_value": now[b][c],
+                                  "previous": then[a][c],
+                                  "difference": now[a][c] - now[b][c]})
+    if not pairs:
+        return []
+    pairs.sort(key=lambda p: -abs(p["difference"]))
+    top = pairs[0]
+    return [finding(
+        "total_mismatch", entry, top["table"], "alert",
+        f"{entry.published}: the {top['column']} totals of {top['table']} ({top['value']:g})"
+        f" and {top['other_table']} ({top['other_value']:g}) no longer agree (both were "
+        f"{top['previous']:g}); {len(pairs)} pair(s) of tables",
+        {**other(parent), "cross_table": pairs[:50], "count": len(pairs)},
+        magnitude=abs(top["difference"]))]
+
+
 @register("total_mismatch", "total mismatch", "alert", order=40)
 def check(release: Release) -> list[Finding]:
-    """Totals that added up in the parent and no longer do."""
+    """Totals that added up in the parent and no longer do, within and across tables."""
     from atdarchive.ingest.model import cell_addresses
 
     aud, entry, parent = release.auditor, release.entry, release.parent
     if parent is None:
         return []
     out = []
+    memo: dict[tuple[str, str], Check] = {}
     tables, ptables = entry.record["tables"], parent.record["tables"]
     for name, meta in tables.items():
         pmeta = ptables.get(name)
-        if pmeta is None or meta["fingerprint"] == pmeta["fingerprint"]:
+        if pmeta is None or meta["fingerprint"] == pmeta["fingerprint"] or not _judged(meta):
             continue
-        if (meta.get("rows") or 0) > MAX_ROWS:
-            continue
-        sem = aud.semantics(entry, name)
+        mine, where_rows, sem = _table_totals(aud, entry, name)
         if not sem.check_totals:
             continue
-        skip = set(sem.ignore_columns) | set(sem.flag_columns) | set(sem.derived_columns)
+        theirs = _table_totals(aud, parent, name)[0]
+        memo[(entry.id, name)], memo[(parent.id, name)] = mine, theirs
         snap = aud.snap(entry)
-        mine, where_rows = totals(snap.table(name), sem.period_columns, sem.total_columns, skip)
-        psem = aud.semantics(parent, name)
-        theirs, _ = totals(aud.snap(parent).table(name), psem.period_columns,
-                           psem.total_columns, skip)
         # judged where the parent's total was a real one (not an empty month) and held
         bad = [w for w, (stated, summed, _n, _) in mine.items()
                if _off(stated, summed) and w in theirs and theirs[w][0] != 0
@@ -163,4 +228,4 @@ def check(release: Release) -> list[Finding]:
             f"{len(items)} total(s) off",
             {**other(parent), "mismatches": items[:50], "count": len(items)},
             magnitude=abs(top["difference"])))
-    return out
+    return out + _cross_table(release, memo)

@@ -203,18 +203,19 @@ def show(ctx: typer.Context, ref: str = typer.Argument(..., help="DATASET@REF"),
 
 def tables(ctx: typer.Context, ref: str = typer.Argument(..., help="DATASET@REF"),
            as_json: bool = JSON_OPTION) -> None:
-    """What was extracted: each table's sheet, cell range, shape, key and notes."""
+    """What was extracted: each table's sheet, cell range, shape, key, time role, notes."""
     from atdarchive.render import records
 
     archive = open_archive(ctx)
     snap = archive.snapshot(ref)
+    semantics = archive.semantics(ref)
     if as_json:
-        emit_json({"id": snap.id, "tables": snap.record["tables"],
+        emit_json({"id": snap.id, "tables": snap.record["tables"], "semantics": semantics,
                    "stated_dates": snap.record.get("stated_dates", [])})
         return
     print(f"{snap.ref} published {snap.published}: {len(snap.table_names)} table(s)")
     for name, meta in snap.record["tables"].items():
-        print(records.table_block(name, meta))
+        print(records.table_block(name, meta, semantics=semantics[name]))
 
 
 def export(

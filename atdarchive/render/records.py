@@ -145,7 +145,8 @@ def stated_dates(items: list[dict[str, Any]], shown: int = 12) -> list[str]:
     return lines
 
 
-def table_block(name: str, meta: dict[str, Any], schema: bool = False) -> str:
+def table_block(name: str, meta: dict[str, Any], schema: bool = False,
+                semantics: dict[str, Any] | None = None) -> str:
     shape = f"{meta['rows']:,} rows × {meta['columns']} columns"
     where = " ".join(x for x in (meta.get("sheet") and f"sheet {meta['sheet']!r}",
                                  meta.get("cell_range")) if x)
@@ -159,6 +160,10 @@ def table_block(name: str, meta: dict[str, Any], schema: bool = False) -> str:
         lines.append(_wrap(f"title: {meta['title']}", 4))
     if meta.get("key"):
         lines.append(f"    key: {', '.join(meta['key'])} ({meta.get('key_source', 'declared')})")
+    if semantics:
+        periods = semantics.get("periods") or {}
+        span = f", periods {min(periods.values())} … {max(periods.values())}" if periods else ""
+        lines.append(f"    role: {semantics['role']} ({semantics['source']}){span}")
     if schema:
         cols = ", ".join(f"{c['name']}:{c['type']}" for c in meta["schema"])
         lines.append(_wrap(f"columns: {cols}", 4))
