@@ -190,8 +190,9 @@ class Archive(ArchiveContext):
              channel: str | None = None) -> list[dict[str, Any]]:
         """Per table: the key in force, its source (declared, hierarchy, inferred), the
         inferred alternative, and per release whether it is unique (`atdarchive keys`)."""
-        from atdarchive.keyreport import key_report
+        from atdarchive.keyreport import config_warnings, key_report
 
+        self.notices.extend(config_warnings(self, dataset))
         return key_report(self, dataset, table=table, channel=channel)
 
     def diff(self, a: str, b: str | None = None, *, table: str | None = None,
@@ -258,7 +259,9 @@ class Archive(ArchiveContext):
               progress: Progress | None = None) -> AuditReport:
         """Every finding of the forensic audit over DATASET's history."""
         from atdarchive.audit import audit
+        from atdarchive.keyreport import config_warnings
 
+        self.notices.extend(config_warnings(self, dataset))
         return audit(self, dataset, options, progress=progress)
 
     def findings(self, ref: str, options: AuditOptions | None = None) -> list[Finding]:

@@ -515,7 +515,7 @@ def _unit_changes(cells: pa.Table, rows_common: int) -> list[dict[str, Any]]:
 
 def _analyse_pair(aud: _Auditor, old: Snapshot, new: Snapshot) -> dict[str, Any]:
     """The diff of a release against another, boiled down to what findings need (cached)."""
-    from atdarchive.diff import DiffOptions, diff_snapshots, diff_tables
+    from atdarchive.diff import diff_snapshots
 
     told, tnew = old.record["tables"], new.record["tables"]
     result: dict[str, Any] = {"version": AUDIT_VERSION, "old": old.id, "new": new.id,
@@ -524,12 +524,9 @@ def _analyse_pair(aud: _Auditor, old: Snapshot, new: Snapshot) -> dict[str, Any]
     for name in sorted(set(told) & set(tnew)):
         if told[name]["fingerprint"] == tnew[name]["fingerprint"]:
             continue
-        try:
-            diff = diff_snapshots(old, new, table=name, cache_dir=aud.fp_dir,
-                                  declared_keys=aud.declared_keys).tables[name]
-        except AtdError:  # a declared key column the table lacks: compare as rows instead
-            diff = diff_tables(old.table(name), new.table(name), name=name,
-                               options=DiffOptions(), old_meta=told[name], new_meta=tnew[name])
+        # a declared key column the table lacks is the same error as in diff and blame
+        diff = diff_snapshots(old, new, table=name, cache_dir=aud.fp_dir,
+                              declared_keys=aud.declared_keys).tables[name]
         tab = result["tables"][name] = _boil_table_diff(diff, told[name]["rows"],
                                                         _open_periods(old, name))
         removed = [r["column"] for r in tab["schema_changes"] if r["change"] == "column_removed"]

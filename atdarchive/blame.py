@@ -766,7 +766,24 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
                        f"(channels: {', '.join(hist.channels()) or 'none'})")
     if _latest_with(series, table) is None:
         raise AtdError(f"{dataset}: no release in channel {channel!r} has a table {table!r}")
-    key, _ = _Index(archive, dataset, channel, table, strict).key(series)
+    key, source = _Index(archive, dataset, channel, table, strict).key(series)
+    columns = list(dict.fromkeys(c["name"] for e in series if table in e.record["tables"]
+                                 for c in e.record["tables"][table]["schema"]))
+    latest = _latest_with(series, table)
+    assert latest is not None
+    derived = archive.snapshot_of(latest.record).table(table).column_names
+    known = list(dict.fromkeys([*derived, *columns]))
+    if key and source not in ("inferred", "hierarchy"):
+        check_key_columns(known, key, table, f"{dataset}@{latest.short}", source)
+    for name, option in [*((r, "--row") for r in row), *([(column, "--column")] if column
+                                                          else [])]:
+        if name not in known:
+            import difflib
+
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            raise AtdError(f"{option} names {name!r}, not a column of table {table!r} in any "
+                           f"release of {dataset}" + (f"; did you mean {near[0]!r}?" if near
+                                                      else ""))
     options = _options(strict)
     by_key = bool(key) and set(row) == set(key)
     target = SEP.join(_norm_given(str(row[k])) for k in key) if by_key and key else None

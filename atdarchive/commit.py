@@ -8,6 +8,7 @@ nothing is visible; after it, failures only leave notes (DESIGN.md §11).
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import shutil
@@ -25,6 +26,7 @@ from atdarchive.util import (
     check_name,
     fsync_dir,
     parse_published,
+    published_day,
     published_sort_key,
     sha256_bytes,
     sha256_file,
@@ -75,7 +77,7 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
         history = ctx.history(dataset)
         identical = history.find_identical(original_sha)
         for entry in identical:
-            if entry.published == published and entry.channel == channel:
+            if entry.channel == channel and same_instant(entry.published, published):
                 raise AtdError(
                     f"{path.name}: already archived as {dataset}@{entry.short} "
                     f"(same bytes, published {entry.published}, channel {channel})"
@@ -144,7 +146,7 @@ def key_warnings(config: DatasetConfig, record: dict[str, Any], file: str) -> li
         for column in (k for k in key if k not in columns):
             near = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            out.append(f"warning: {file}: declared key column {column!r} is not a column of "
+            out.append(f"{file}: declared key column {column!r} is not a column of "
                        f"table {table!r}{hint}; diff and blame refuse that key until "
                        "dataset.toml's [keys] names columns the table has")
     return out
@@ -254,6 +256,18 @@ def publish(ctx: ArchiveContext, staged: Path, record: dict[str, Any]) -> None:
         raise
 
 
+def same_instant(a: str, b: str) -> bool:
+    """Two publication times name the same instant: equal as instants (not as strings:
+    `2025-09-12T18:21:41+00:00` and `…Z`), or the same day when either is a bare date."""
+    if len(a) == 10 or len(b) == 10:
+        return published_day(a) == published_day(b)
+    try:
+        return dt.datetime.fromisoformat(a.replace("Z", "+00:00")) == dt.datetime.fromisoformat(
+            b.replace("Z", "+00:00"))
+    except ValueError:
+        return a == b
+
+
 def parent_for(history: History, channel: str, published: str) -> Any:
     """The release a new one follows: the last in its channel published no later than it."""
     key = published_sort_key(published)
@@ -297,7 +311,7 @@ def _flag_new_release(ctx: ArchiveContext, snapshot: Snapshot) -> list[Any]:
             successor = ctx.snapshot_of(series[position + 1].record)
             save_flags(ctx, successor.id,
                        flag_summary(findings_for_snapshot(ctx, successor)))
-    except OSError as exc:  # after the commit point: the release stands, flags come later
+    except (OSError, AtdError) as exc:  # after the commit point: the release stands
         ctx.notices.append(f"audit flags not saved ({exc}); 'atdarchive audit' makes them")
         return []
     return findings

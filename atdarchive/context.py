@@ -95,6 +95,8 @@ class ArchiveContext:
         self.notices: list[str] = []
         self._histories: dict[str, tuple[Any, History]] = {}
         self._hierarchies: dict[tuple[str, str, Any, str], Hierarchy | None] = {}
+        self._configs: dict[str, tuple[Any, DatasetConfig]] = {}
+        self._hierarchy_of: dict[tuple[str, str], tuple[Any, Hierarchy | None]] = {}
 
     # -- datasets ---------------------------------------------------------------
     def dataset_dir(self, name: str) -> Path:
@@ -106,13 +108,19 @@ class ArchiveContext:
     def dataset(self, name: str) -> DatasetConfig:
         path = ensure_no_symlink(self.root, self.dataset_dir(name) / "dataset.toml",
                                  "a dataset config")
-        if not path.exists():
+        try:
+            st = path.stat()
+        except FileNotFoundError:
             known = ", ".join(self.dataset_names()) or "none yet"
             raise AtdError(
                 f"unknown dataset {name!r} (datasets: {known}); "
                 f"create it with 'atdarchive dataset add {name}'"
-            )
-        return DatasetConfig.load(path)
+            ) from None
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        cached = self._configs.get(name)
+        if cached is None or cached[0] != stamp:  # re-read when the file changes
+            cached = self._configs[name] = (stamp, DatasetConfig.load(path))
+        return cached[1]
 
     # -- reading ----------------------------------------------------------------
     def ledger(self, dataset: str) -> Ledger:
@@ -159,10 +167,22 @@ class ArchiveContext:
         gets the same key columns: `dataset.toml`'s `[hierarchy.TABLE]`, else detected
         on the latest release holding the table that this copy has pulled
         (`atdarchive.hierarchy`)."""
+        config = self.dataset(dataset)
+        self.history(dataset)
+        # valid while the ledger and dataset.toml are as they were (their stat stamps)
+        stamp = (self._histories[dataset][0], self._configs[dataset][0])
+        known = self._hierarchy_of.get((dataset, table))
+        if known is not None and known[0] == stamp:
+            return known[1]
+        found = self._decide_hierarchy(dataset, table, config)
+        self._hierarchy_of[(dataset, table)] = (stamp, found)
+        return found
+
+    def _decide_hierarchy(self, dataset: str, table: str,
+                          config: DatasetConfig) -> Hierarchy | None:
         from atdarchive import hierarchy
         from atdarchive.snapshot import Snapshot
 
-        config = self.dataset(dataset)
         override = config.hierarchy.get(table)
         if (override or {}).get("shape") == "none" or (override is None and table in config.keys):
             return None  # a declared key needs no derived one

@@ -139,6 +139,10 @@ def schema_problem(data: dict[str, Any]) -> str | None:
 HIERARCHY_FIELDS = {"shape": str, "label": str, "member": str, "names": list}
 
 
+TYPE_WORDS = {int: "an integer", str: "a string", list: "a list", dict: "a table",
+              bool: "true or false"}
+
+
 def _typed_fields(entry: dict[str, Any], fields: dict[str, type], where: str,
                   bools: tuple[str, ...] = ()) -> str | None:
     """The first key of `entry` that `fields` does not know, or whose value has the wrong
@@ -148,7 +152,7 @@ def _typed_fields(entry: dict[str, Any], fields: dict[str, type], where: str,
         if kind is None:
             return f"{where}: unknown key {key!r} (known: {', '.join(fields)})"
         if not isinstance(value, kind) or (isinstance(value, bool) and key not in bools):
-            return f"{where}.{key} must be a {kind.__name__}"
+            return f"{where}.{key} must be {TYPE_WORDS.get(kind, 'a ' + kind.__name__)}"
         if kind is list and not all(isinstance(v, str) for v in value):
             return f"{where}.{key} must be a list of column names"
     return None

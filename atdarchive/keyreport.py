@@ -86,3 +86,39 @@ def _release_check(archive: ArchiveContext, entry: Entry, table: str,
     return {**base, "missing": [], "unique": not dups,
             "duplicated_rows": duplicated_rows(data, key),
             "duplicates": [{"key": {k: d[k] for k in key}, "rows": d["_count"]} for d in dups]}
+
+
+def config_warnings(archive: ArchiveContext, dataset: str) -> list[str]:
+    """Names in `dataset.toml` ([keys], [hierarchy], [audit]) that match nothing archived:
+    a typo there would otherwise change nothing, silently."""
+    from atdarchive.snapshot import choices
+
+    config = archive.dataset(dataset)
+    series = archive.history(dataset).publication_order()
+    columns: dict[str, set[str]] = {}
+    for entry in series:
+        for name, meta in entry.record["tables"].items():
+            columns.setdefault(name, set()).update(c["name"] for c in meta.get("schema") or [])
+    if not columns:
+        return []
+    names = sorted(columns)
+    out = []
+    audit_tables = (config.audit.get("tables") or {})
+    for section, tables in (("keys", config.keys), ("hierarchy", config.hierarchy),
+                            ("audit.tables", audit_tables)):
+        for table in tables:
+            if table not in columns:
+                out.append(f"dataset.toml [{section}] names table {table!r}, which no release "
+                           f"has ({choices(table, names)})")
+    for table, spec in config.hierarchy.items():
+        for field in ("label", "member"):
+            if table in columns and spec.get(field) and spec[field] not in columns[table]:
+                out.append(f"dataset.toml [hierarchy.{table}] {field} {spec[field]!r} is not a "
+                           f"column of that table")
+    every = set().union(*columns.values())
+    for field in ("ignore_columns", "flag_columns"):
+        for column in config.audit.get(field, []):
+            if column not in every:
+                out.append(f"dataset.toml [audit] {field} names {column!r}, a column no table "
+                           "has")
+    return out

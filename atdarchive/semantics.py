@@ -87,11 +87,9 @@ def period_of(column: str, fiscal_year: int | None = None) -> str | None:
 
 
 def fiscal_year(text: str) -> int | None:
-    """The fiscal year a title names ("... Month: FY2025", "FY25 ADP") or None."""
-    m = FISCAL_YEAR_RE.search(text or "")
-    if not m:
-        return None
-    return int(m[1]) + (2000 if len(m[1]) == 2 else 0)
+    """The one fiscal year a title names ("... Month: FY2025", "FY25 ADP"), else None."""
+    years = {int(m) + (2000 if len(m) == 2 else 0) for m in FISCAL_YEAR_RE.findall(text or "")}
+    return years.pop() if len(years) == 1 else None  # "FY2023 - FY2025": which one?
 
 
 @dataclass

@@ -119,3 +119,17 @@ def test_unknown_ref_is_one_line(committed: Archive, cli) -> None:
     assert result.code != 0
     assert result.err.startswith("error: ds@zzz: unknown ref")
     assert len(result.err.strip().splitlines()) == 1
+
+
+def test_the_same_bytes_at_the_same_instant_are_one_release(archive: Archive, tmp_path: Path,
+                                                            cli) -> None:
+    path = write_csv(tmp_path / "f.csv", [{"a": 1}])
+    archive.commit("ds", path, published="2025-09-12T18:21:41+00:00")
+    before = archive_state(archive.root)
+    for when in ("2025-09-12", "2025-09-12T18:21:41Z"):  # a bare date: the same day
+        result = cli("-C", archive.root, "commit", "ds", path, "--published", when)
+        assert result.code != 0 and "already archived as ds@" in result.err
+        assert archive_state(archive.root) == before
+    # the same bytes on another day are a re-post: a release of their own
+    assert archive.commit("ds", path, published="2025-09-13").snapshot.published == \
+        "2025-09-13"

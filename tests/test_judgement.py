@@ -196,7 +196,7 @@ def test_audit_config_is_checked_and_applied(archive: Archive, tmp_path: Path) -
     with pytest.raises(Exception, match="audit.tables.data.role must be one of"):
         Archive(archive.root).dataset("ds")
     path.write_text('name = "ds"\n[audit]\nflag_columns = ["x"]\nprovisional_periods = "2"\n')
-    with pytest.raises(Exception, match="audit.provisional_periods must be a int"):
+    with pytest.raises(Exception, match="audit.provisional_periods must be an integer"):
         Archive(archive.root).dataset("ds")
 
 

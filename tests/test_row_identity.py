@@ -267,7 +267,8 @@ def test_misspelt_declared_key_warns_at_commit_and_errs_alike(tmp_path: Path, cl
         assert res.code == 0
         assert "declared key column 'date_of_intrest' is not a column of table 'data'" in \
             res.err and "did you mean 'date_of_interest'" in res.err
-    for args in (["diff", "x"], ["blame", "x@latest"]):
+    for args in (["diff", "x"], ["blame", "x@latest"], ["audit", "x"],
+                 ["history", "x", "--table", "data", "--row", "date_of_interest=2024-01-01"]):
         res = cli("-C", root, *args)
         assert res.code != 0 and len(res.err.strip().splitlines()) == 1
         assert "declared key column 'date_of_intrest' not in table 'data'" in res.err
@@ -317,3 +318,21 @@ def test_history_follows_a_renamed_row(ice: Archive, cli) -> None:
         ("2025-07-04", "first", "BINGHAMPTON"), ("2025-07-07", "unchanged", "BINGHAMPTON"),
         ("2025-08-01", "renamed", "BINGHAMTON"), ("2025-08-14", "unchanged", "BINGHAMTON"),
         ("2025-08-29", "unchanged", "BINGHAMTON"), ("2025-09-11", "renamed", "BINGHAMPTON")]
+
+
+def test_config_names_that_match_nothing_are_said(ice: Archive, cli, tmp_path: Path) -> None:
+    root = tmp_path / "arc"
+    assert cli("init", root).code == 0
+    assert cli("-C", root, "dataset", "add", "f", "--key", "dta=Name").code == 0
+    path = tmp_path / "f.csv"
+    path.write_text("Name,n\nA,1\nB,2\n")
+    assert cli("-C", root, "commit", "f", path, "--published", "2024-01-01").code == 0
+    toml = root / "datasets" / "f" / "dataset.toml"
+    toml.write_text(toml.read_text() + '[hierarchy.data]\nlabel = "Nmae"\n'
+                    '[audit]\nignore_columns = ["Reprot Date"]\n')
+    res = cli("-C", root, "keys", "f")
+    assert res.code == 0
+    assert "[keys] names table 'dta', which no release has (did you mean 'data'?" in res.err
+    assert "[hierarchy.data] label 'Nmae' is not a column of that table" in res.err
+    assert "[audit] ignore_columns names 'Reprot Date', a column no table has" in res.err
+    assert "names table 'dta'" in cli("-C", root, "audit", "f").err

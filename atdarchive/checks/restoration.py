@@ -26,9 +26,9 @@ def _sizeable(change: dict[str, Any]) -> bool:
     return (rel is None or abs(rel) >= MIN_SHARE) and (size is None or abs(size) >= MIN_SIZE)
 
 
-def cell_key(cell: dict[str, Any]) -> tuple[str, str]:
-    """A changed cell's identity across releases: its row key and column."""
-    return repr(sorted((cell.get("row") or {}).items())), cell["column"]
+def cell_key(cell: dict[str, Any]) -> tuple[Any, ...]:
+    """A changed cell's identity across releases: its row key values and column."""
+    return (*(cell.get("row") or {}).values(), cell["column"])
 
 
 @register("restoration", "restoration", "warning", order=45)

@@ -27,4 +27,7 @@ def keys(
     if as_json:
         emit_json({"dataset": dataset, "tables": report})
         return
+    if not report:
+        print(f"{dataset}: no releases yet")
+        return
     print("\n".join(records.keys_block(entry) for entry in report))

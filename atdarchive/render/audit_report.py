@@ -424,7 +424,8 @@ def render_text(report: AuditReport, width: int = 80, headline: int | None = HEA
 def _wrap(text: str, width: int) -> Iterable[str]:
     import textwrap
 
-    return textwrap.wrap(text, width=width, subsequent_indent=" " * 10) or [text]
+    return textwrap.wrap(text, width=width, subsequent_indent=" " * 10,
+                         break_long_words=False, break_on_hyphens=False) or [text]
 
 
 def write_report(report: AuditReport, path: str | Path, fmt: str | None = None) -> Path:

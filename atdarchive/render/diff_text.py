@@ -23,9 +23,14 @@ def _short(v: Any, width: int = 24) -> str:
     return s if len(s) <= width else s[: width - 1] + "\u2026"
 
 
+def _key_part(v: Any) -> str:
+    """One key value in a row label; a hierarchy's group row has no member: ∅ (as blame)."""
+    return "\u2205" if v is None else _short(v, 30)
+
+
 def _row_label(td: TableDiff, r: dict) -> str:
     if td.key:
-        return " \u00b7 ".join(_short(r[k], 30) for k in td.key_column_names())
+        return " \u00b7 ".join(_key_part(r[k]) for k in td.key_column_names())
     return f"row {r['new_row'] + 1}"
 
 
@@ -120,7 +125,7 @@ def _row_lines(td: TableDiff, limit: int | None, width: int) -> list[list[Segmen
         for r in rows.slice(0, n).to_pylist():
             vals = {k: v for k, v in r.items() if k not in ROW_EXTRAS}
             if td.key:
-                label = " \u00b7 ".join(_short(vals[k], 30) for k in td.key)
+                label = " \u00b7 ".join(_key_part(vals[k]) for k in td.key)
                 rest = [f"{k}={_short(v, 16)}" for k, v in vals.items() if k not in td.key]
             else:
                 label = f"row {r.get(ROW_INDEX, 0) + 1}"

@@ -79,7 +79,11 @@ class SafeStream(io.TextIOBase):
         self._stream.flush()
 
     def isatty(self) -> bool:
-        return self._stream.isatty()
+        return not getattr(self._stream, "closed", False) and self._stream.isatty()
+
+    @property
+    def closed(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self._stream, "closed", False))
 
     def fileno(self) -> int:
         return self._stream.fileno()
