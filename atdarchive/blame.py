@@ -10,10 +10,12 @@ Semantics (DESIGN §3, §7)
     non-strict = `DiffOptions(ignore_whitespace=True)`, strict =
     `DiffOptions(strict_types=True)`).
 
-    Rows match by key: declared (record `tables[t]["key"]`, key_source
-    "declared"/"spec") else `keys.infer_key` on the channel's latest snapshot
-    holding the table. If that key is missing or not unique in any release, the
-    table is blamed *keyless*: a row's identity is its whole content (plus its
+    Rows match by the key in force (`keyreport.key_in_force`: declared, hierarchy,
+    else inferred on the channel's latest snapshot holding the table), per row
+    (`atdarchive.identity`): a key value repeated in a release costs only the rows
+    sharing it, and a row whose key changed slightly keeps its history (renamed).
+    A declared key column a release lacks is an error; an inferred one makes the
+    table blamed *keyless*: a row's identity is its whole content (plus its
     occurrence number among identical rows), so an edited row is a removed row
     plus an added row whose cells are all "first published" there. Key values
     match as normalised text (trimmed, inner whitespace collapsed; 1 and 1.0 and

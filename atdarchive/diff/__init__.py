@@ -8,8 +8,9 @@ added rows, removed rows and changed cells; rendering lives in
     compare    value comparison (NaN == NaN, tolerances, text forms), shared by
                blame and audit
     cells      one side of a diff; changed-cell and added/removed-row tables
-    keyed      key resolution (given > declared > inferred, DESIGN §6); rows
-               matched by key codes with one numpy scatter/gather
+    keyed      key resolution (given > declared > hierarchy > inferred); rows
+               matched per row by `atdarchive.identity` (repeated keys among
+               themselves, renamed rows paired)
     keyless    tables without a unique key: multisets of rows, then removed
                and added rows differing in one or two cells paired into edits
     tables     diff_tables: one table's diff assembled (schema changes too)

@@ -1,9 +1,10 @@
-"""Keyed tables: resolving the key (given > declared > inferred, DESIGN §6) and matching
+"""Keyed tables: resolving the key (given > declared > hierarchy > inferred) and matching
 rows by it.
 
 Key values are turned into compact integer codes with Arrow's hash-based
-`dictionary_encode`, then matched with one numpy scatter/gather (no join, no
-Python loop over rows).
+`dictionary_encode`, then matched by `atdarchive.identity` (numpy scatter/gather; rows
+of a repeated key value among themselves; renamed rows paired) — no join, no Python
+loop over rows.
 """
 
 from __future__ import annotations
