@@ -92,8 +92,10 @@ class Archive(ArchiveContext):
 
     # -- reading ---------------------------------------------------------------
     def log(self, dataset: str | None = None, *, channel: str | None = None,
-            limit: int | None = None) -> list[dict[str, Any]]:
-        """Snapshots newest first (publication order), each with its parent and change summary."""
+            limit: int | None = None, include_retracted: bool = True) -> list[dict[str, Any]]:
+        """Snapshots newest first (publication order), each with its parent, change summary,
+        annotations and — for a retracted one, listed unless `include_retracted` is False —
+        its retraction (parents and summaries skip retracted releases)."""
         from atdarchive.changes import summary_against
         from atdarchive.derived import cached_flags
 
@@ -101,10 +103,11 @@ class Archive(ArchiveContext):
         rows: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         for name in names:
             history = self.history(name)
+            listed = self.history(name, include_retracted=include_retracted)
             checks: dict[str, list[dict[str, Any]]] = {}
             for check in history.checks:
                 checks.setdefault(check["snapshot"], []).append(check["fetch"])
-            for entry in history.publication_order(channel):
+            for entry in listed.listed(channel):
                 parent = history.parent(entry.id)
                 rows.append((entry.order_key(), {
                     "id": entry.id, "short_id": entry.short, "dataset": name,
@@ -112,13 +115,30 @@ class Archive(ArchiveContext):
                     "record": entry.record,
                     "tags": sorted(t for t, i in history.tags.items() if i == entry.id),
                     "checks": checks.get(entry.id, []),
+                    "retracted": history.retracted(entry.id),
+                    "annotations": history.annotations.get(entry.id, []),
                 }))
         rows.sort(key=lambda pair: pair[0], reverse=True)
         out = [row for _, row in rows[:limit]] if limit else [row for _, row in rows]
         for row in out:  # per-row lookups only for the rows shown
             row["summary"] = summary_against(self, row["record"], row["parent"])
-            row["audit"] = cached_flags(self, row["id"])
+            row["audit"] = None if row["retracted"] else cached_flags(self, row["id"])
         return out
+
+    def retract(self, ref: str, reason: str, *, archivist: str | None = None) -> Snapshot:
+        """Record DATASET@REF as a false entry: kept, but out of the history views."""
+        from atdarchive.notes import retract
+
+        return retract(self, ref, reason, archivist=archivist)
+
+    def annotate(self, ref: str, note: str, *, announces_revision: bool = False,
+                 archivist: str | None = None) -> dict[str, Any]:
+        """Attach a note to DATASET@REF; `announces_revision` marks the agency's own notice
+        of revisions in it (the audit then counts them as announced)."""
+        from atdarchive.notes import annotate
+
+        return annotate(self, ref, note, announces_revision=announces_revision,
+                        archivist=archivist)
 
     # -- writing -------------------------------------------------------------
     def commit(self, dataset: str, file: str | os.PathLike[str], **options: Any
@@ -364,25 +384,36 @@ class Archive(ArchiveContext):
         return cite(self, ref, format)
 
     def export(self, ref: str, out: str | os.PathLike[str], *, table: str | None = None,
-               original: bool = False) -> Path:
-        """Write one table as .csv/.parquet, or the original file byte for byte."""
+               original: bool = False, force: bool = False) -> Path:
+        """Write one table as .csv/.parquet, or the original file byte for byte.
+
+        An existing OUT is refused unless `force` (a researcher's file is not ours to
+        replace); the file appears whole or not at all (written beside it, renamed)."""
         snapshot = self.snapshot(ref)
         target = Path(out)
-        if original:
-            shutil.copyfile(snapshot.original_path, target)
-            return target
+        if target.is_dir():
+            raise AtdError(f"{target}: is a directory; give a file name")
+        if (target.exists() or target.is_symlink()) and not force:
+            raise AtdError(f"{target}: already exists; use --force to overwrite it")
         suffix = target.suffix.lower()
-        if suffix not in (".csv", ".parquet"):
+        if not original and suffix not in (".csv", ".parquet"):
             raise AtdError(f"{target}: export writes .csv or .parquet (or use --original)")
-        data = snapshot.table(snapshot.default_table(table))
-        if suffix == ".parquet":
-            from atdarchive.parquetio import write_table
+        data = None if original else snapshot.table(snapshot.default_table(table))
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            if original:
+                shutil.copyfile(snapshot.original_path, partial)
+            elif suffix == ".parquet":
+                from atdarchive.parquetio import write_table
 
-            write_table(data, target)
-        else:
-            import pyarrow.csv as pacsv
+                write_table(data, partial)
+            else:
+                import pyarrow.csv as pacsv
 
-            pacsv.write_csv(data, target)
+                pacsv.write_csv(data, partial)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
         return target
 
 

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -80,20 +81,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atdarchive import checks
-from atdarchive.checks import folded_column, restoration
+from atdarchive.checks import folded_column, restoration, unparsed
 from atdarchive.checks.base import RANK as _RANK
 from atdarchive.checks.base import SEVERITIES, AuditOptions, Finding, Release, row_name
 from atdarchive.checks.base import finding as _finding
 from atdarchive.checks.base import other as other_release
 from atdarchive.context import ArchiveContext
+from atdarchive.dates import file_name_date
 from atdarchive.derived import save_flags
 from atdarchive.errors import AtdError
 from atdarchive.hierarchy import VERSION as HIERARCHY_VERSION
 from atdarchive.history import Entry, History
 from atdarchive.progress import Progress
-from atdarchive.semantics import TOTAL_COLUMN_RE, TableSemantics, describe, period_token
+from atdarchive.semantics import (
+    TOTAL_COLUMN_RE,
+    TableSemantics,
+    data_date,
+    date_column,
+    describe,
+    period_token,
+)
 from atdarchive.snapshot import Snapshot
-from atdarchive.util import published_day
+from atdarchive.util import number, published_day
 
 __all__ = [
     "SEVERITIES",
@@ -108,6 +117,7 @@ __all__ = [
 ]
 
 AUDIT_VERSION = 5
+DATA_DATES_VERSION = 1  # bump when `semantics.data_date` changes what it finds
 DATA_DATE_KINDS = ("as_of", "data_from", "through", "run_date")
 #: Column names that are stamps of the release, not values (excluded from value hashes).
 STAMP_COLUMN_RE = re.compile(
@@ -162,26 +172,6 @@ def _date(text: str | None) -> dt.date | None:
         return None
 
 
-_FN_ISO = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_.]?(\d{2})[-_.]?(\d{2})(?!\d)")
-_FN_US = re.compile(r"(?<!\d)(\d{2})[-_.]?(\d{2})[-_.]?((?:19|20)\d{2})(?!\d)")
-
-
-def file_name_date(name: str) -> dt.date | None:
-    """The date written in a file name: `FY25_detentionStats08292025.xlsx` -> 2025-08-29.
-
-    YYYYMMDD / YYYY-MM-DD first, then US MMDDYYYY; impossible dates are skipped.
-    """
-    for pattern, order in ((_FN_ISO, (0, 1, 2)), (_FN_US, (2, 0, 1))):
-        for match in pattern.finditer(name):
-            parts = match.groups()
-            y, m, d = (int(parts[i]) for i in order)
-            try:
-                return dt.date(y, m, d)
-            except ValueError:
-                continue
-    return None
-
-
 def _month_end(year: int, month: int) -> dt.date:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
 
@@ -222,7 +212,7 @@ def claimed_dates(record: dict[str, Any]) -> dict[str, str]:
         out["period"] = end.isoformat()
     name = (record.get("original") or {}).get("name") or ""
     fdate = file_name_date(name)
-    if fdate:
+    if fdate and record.get("published_source") != "file_name":  # not a second witness
         out["file_name"] = fdate.isoformat()
     return out
 
@@ -232,10 +222,12 @@ def _stated(record: dict[str, Any]) -> list[dict[str, Any]]:
             if d.get("kind") in DATA_DATE_KINDS and _date(d.get("date"))]
 
 
-def latest_stated(record: dict[str, Any], slack_days: int = 45) -> dict[str, Any] | None:
-    """The latest data date a release states about itself (ignoring dates far in its future)."""
+def latest_stated(record: dict[str, Any], slack_days: int = 45,
+                  data: Sequence[dict[str, Any]] = ()) -> dict[str, Any] | None:
+    """The latest data date a release states about itself (ignoring dates far in its
+    future), its `data` dates (what its tables reach, `_Auditor.data_dates`) counted too."""
     pub = _date(record.get("published"))
-    dates = [d for d in _stated(record)
+    dates = [d for d in [*_stated(record), *data]
              if pub is None or _date(d["date"]) <= pub + dt.timedelta(days=slack_days)]
     return max(dates, key=lambda d: d["date"]) if dates else None
 
@@ -265,6 +257,7 @@ class _Auditor:
         self._pairs: dict[tuple[str, str], dict[str, Any]] = {}  # the last few pairs
         self._revision_re = re.compile(options.revision_pattern)
         self._con: Any = None
+        self._data_dates: dict[str, list[dict[str, Any]]] = {}
 
     def duckdb(self) -> Any:
         """One DuckDB connection for the whole audit (a connection costs ~50 ms)."""
@@ -280,7 +273,43 @@ class _Auditor:
         return self._snaps[entry.id]
 
     def announced(self, record: dict[str, Any]) -> bool:
-        return bool(self._revision_re.search(record.get("message") or ""))
+        """Revisions the agency announced: the release's message says so, or an
+        annotation carries the agency's notice (`atdarchive annotate --announces-revision`)."""
+        return bool(self._revision_re.search(record.get("message") or "")
+                    or self.history.announced_revision(record.get("id", "")))
+
+    def data_dates(self, entry: Entry) -> list[dict[str, Any]]:
+        """Per table with periods or a date key, the latest date its data reaches, as a
+        stated date of source "data" (cached on disk by the table file's sha256)."""
+        if entry.id in self._data_dates:
+            return self._data_dates[entry.id]
+        out = []
+        snap = self.snap(entry)
+        for name, meta in entry.record["tables"].items():
+            sem = self.semantics(entry, name)
+            key = None if sem.periods else date_column(meta.get("schema") or [])
+            if not sem.periods and key is None:
+                continue
+            # valid while the table and what is asked of it (periods, date key) are the same
+            asked = hashlib.sha256(json.dumps([DATA_DATES_VERSION, sem.periods, key],
+                                              sort_keys=True).encode()).hexdigest()[:16]
+            path = self.base / "datadates" / f"{_table_sha(snap, name)}-{asked}.json"
+            try:
+                found = json.loads(path.read_text())
+            except (FileNotFoundError, ValueError):
+                columns = list(sem.periods) or [key]
+                try:
+                    found = data_date(snap.table(name, columns=columns), sem, key)
+                except (OSError, AtdError):
+                    continue  # not pulled here: no data date, no finding
+                _write_cache(path, json.dumps(found).encode())
+            if found:
+                text = (f"latest period with values ({found['column']})"
+                        if found["kind"] == "data_period" else f"latest {found['column']}")
+                out.append({**found, "table": name, "source": "data",
+                            "where": f"table {name}", "text": text})
+        self._data_dates[entry.id] = out
+        return out
 
     def semantics(self, entry: Entry, table: str) -> TableSemantics:
         """What the table means in time (`atdarchive.semantics`), with `[audit]` applied."""
@@ -786,7 +815,7 @@ def _check_period(aud: _Auditor, entry: Entry, parent: Entry | None) -> list[Fin
     days = aud.options.period_days
     record = entry.record
     claimed = claimed_dates(record)
-    latest = latest_stated(record, days)
+    latest = latest_stated(record, days, aud.data_dates(entry))
     problems: list[dict[str, Any]] = []
     severity = "warning"
     if latest is not None:  # a date older than the parent's: `stated_date_regression`
@@ -816,7 +845,8 @@ def _check_period(aud: _Auditor, entry: Entry, parent: Entry | None) -> list[Fin
     }
     if parent is not None:
         evidence.update(other_release(parent))
-        evidence["other_latest_stated"] = latest_stated(parent.record, days)
+        evidence["other_latest_stated"] = latest_stated(parent.record, days,
+                                                        aud.data_dates(parent))
     worst = max(problems, key=lambda p: p["days"])
     return [_finding("period_mismatch", entry, None, severity,
                      f"{entry.published}: {worst['text']}", evidence)]
@@ -916,8 +946,9 @@ def _check_revisions(release: Release) -> list[Finding]:
         biggest = ""
         if top is not None:
             size = top.get("abs_change")
+            change = f" ({number(size, sign=True)})" if size is not None else ""
             biggest = (f"; largest {_row_name(top)}{top['column']} {top['old']} -> "
-                       f"{top['new']}" + (f" ({size:+g})" if size is not None else ""))
+                       f"{top['new']}{change}")
         net = {c: round(per_col[c]["net"], 6) for c in sorted(judged)}
         out.append(_finding(
             "silent_revision", entry, name, "info" if announced else "warning",
@@ -1205,9 +1236,13 @@ def findings_for_snapshot(archive: ArchiveContext, snapshot: Snapshot,
     """
     options = options or AuditOptions()
     history = archive.history(snapshot.dataset)
+    if options.include_retracted or history.retracted(snapshot.id):
+        history = archive.history(snapshot.dataset, include_retracted=True)
     entry = history.by_id.get(snapshot.id)
     if entry is None:
         raise AtdError(f"{snapshot.ref}: not in the history of {snapshot.dataset}")
+    if entry.record.get("parse_error"):
+        return unparsed.findings(entry)
     aud = _Auditor(archive, history, options)
     findings, _ = _release_findings(aud, entry)
     return _sort(findings, history)
@@ -1229,7 +1264,7 @@ def audit(archive: ArchiveContext, dataset: str, options: AuditOptions | None = 
     `progress`, when given, is called as `progress(dataset, done, total)` after each release.
     """
     options = options or AuditOptions()
-    history = archive.history(dataset)
+    history = archive.history(dataset, include_retracted=options.include_retracted)
     available = history.channels()
     channels = list(options.channels) if options.channels else sorted(
         available, key=lambda c: (c != "public", c))
@@ -1257,6 +1292,13 @@ def audit(archive: ArchiveContext, dataset: str, options: AuditOptions | None = 
             continue
         findings += found
         releases.append(_release_row(aud, entry, pair))
+    for entry in history.listed():  # evidence-only snapshots: outside the series walked
+        if (entry.record.get("parse_error") and entry.channel in channels
+                and not (since and published_day(entry.published) < since)):
+            findings += unparsed.findings(entry)
+            releases.append(_release_row(aud, entry, None))
+    order = {e.id: e.order_key() for e in history.entries}
+    releases.sort(key=lambda row: order[row["id"]])
     if options.channels and len(channels) > 1:
         findings += _check_channels(aud, channels, since)
     findings = _sort(findings, history)
@@ -1280,7 +1322,8 @@ def _release_row(aud: _Auditor, entry: Entry, pair: dict[str, Any] | None) -> di
     parent = aud.history.parent(entry.id)
     revisions = sum(t["revisions"] for t in (pair or {}).get("tables", {}).values())
     fills = sum(t["fills"] for t in (pair or {}).get("tables", {}).values())
-    latest = latest_stated(record, aud.options.period_days)
+    latest = latest_stated(record, aud.options.period_days,
+                           [] if record.get("parse_error") else aud.data_dates(entry))
     return {
         "id": entry.id, "short_id": entry.short, "published": entry.published,
         "channel": entry.channel, "period": record.get("period"),

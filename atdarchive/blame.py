@@ -532,21 +532,26 @@ def _latest_with(series: Sequence[Entry], table: str) -> Entry | None:
 # ---------------------------------------------------------------- blame
 
 
-def _target(archive: ArchiveContext, ref: str, as_of: str | None) -> tuple[str, list[Entry], int]:
+def _target(archive: ArchiveContext, ref: str, as_of: str | None,
+            include_retracted: bool = False) -> tuple[str, list[Entry], int]:
     dataset, name = split_ref(ref)
-    hist = archive.history(dataset)
+    hist = archive.history(dataset, include_retracted=include_retracted)
     entry = hist.resolve(name)
+    if hist.retracted(entry.id) and not include_retracted:  # by id: in the history it was in
+        archive.warn_if_retracted(hist, entry.id)
+        hist = archive.history(dataset, include_retracted=True)
     series = hist.channel(entry.channel)
-    pos = series.index(entry)
+    pos = [e.id for e in series].index(entry.id)
     if as_of is not None:
         in_force = hist.resolve(f"{entry.channel}:{as_of}")
-        pos = min(pos, series.index(in_force))
+        pos = min(pos, [e.id for e in series].index(in_force.id))
     return dataset, series, pos
 
 
 def blame(archive: ArchiveContext, ref: str, *, table: str | None = None,
           rows: dict[str, str] | None = None, columns: list[str] | None = None,
-          as_of: str | None = None, strict: bool = False) -> pa.Table:
+          as_of: str | None = None, strict: bool = False,
+          include_retracted: bool = False) -> pa.Table:
     """One row per cell of the snapshot's table, with the release that gave it its value.
 
     Columns: `row` (0-based row in the snapshot's table), the key columns (a
@@ -563,7 +568,7 @@ def blame(archive: ArchiveContext, ref: str, *, table: str | None = None,
     Schema metadata `atdarchive.blame` (JSON) gives snapshot, table, key,
     key_source and strict.
     """
-    dataset, series, pos = _target(archive, ref, as_of)
+    dataset, series, pos = _target(archive, ref, as_of, include_retracted)
     snap = archive.snapshot_of(series[pos].record)
     name = snap.default_table(table)
     index = _Index(archive, dataset, series[pos].channel, name, strict)
@@ -746,7 +751,7 @@ def reindex(archive: ArchiveContext, dataset: str | None = None) -> list[dict[st
 HISTORY_STATUSES = ("first", "changed", "unchanged", "republished", "absent", "reappeared")
 
 
-def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str, str],
+def history(archive: ArchiveContext, dataset: str, *, table: str | None, row: dict[str, str],
             column: str | None = None, channel: str = "public",
             strict: bool = False) -> pa.Table:
     """A row (or one cell) in every release of the channel, oldest first.
@@ -756,8 +761,11 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
     missing), reappeared (present again after an absence), renamed (its key
     changed slightly: the row is followed back through renames, `identity`). `previous` is the
     last value seen before the release. With `column`: value, previous,
-    source_cell. Without: `changes` (list of {column, old, new}) and one text
-    column per table column. Rows are matched as blame matches them (its key).
+    source_cell. Without: `changes` (list of {column, old, new, absent}) and one text
+    column per table column. `absent` says what was missing (row, column, table);
+    `value_json` / `values_json` keep the values' own types (JSON text). Rows are
+    matched as blame matches them (its key). `table` may be None when every release
+    has the same one table.
     """
     if not row:
         raise AtdError("history needs --row COL=VAL (e.g. --row Agency=Total)")
@@ -766,6 +774,12 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
     if not series:
         raise AtdError(f"{dataset}: no releases in channel {channel!r} "
                        f"(channels: {', '.join(hist.channels()) or 'none'})")
+    if table is None:
+        names = sorted({t for e in series for t in e.record["tables"]})
+        if len(names) != 1:
+            raise AtdError(f"{dataset} has {len(names)} tables; choose one with --table "
+                           f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})")
+        table = names[0]
     if _latest_with(series, table) is None:
         raise AtdError(f"{dataset}: no release in channel {channel!r} has a table {table!r}")
     key, source = _Index(archive, dataset, channel, table, strict).key(series)
@@ -794,6 +808,8 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
         if target is not None else {}
     seen_sha: set[str] = set()
     last: dict[str, pa.Array] = {}
+    last_typed: dict[str, Any] = {}
+    last_columns: set[str] = set()  # the columns of the last release holding the row
     last_target = None
     ever = was_present = False
     out: list[dict[str, Any]] = []
@@ -809,12 +825,20 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
                 "original_name": entry.record["original"]["name"]}
         found = _find_row(archive, entry, table, row, key if by_key else None, target, spec)
         if found is None:
-            out.append({**base, "status": "absent", "values": {}, "changes": [],
-                        "previous": _texts(last), "cells": {}})
+            out.append({**base, "status": "absent", "values": {}, "typed": {}, "changes": [],
+                        "previous": _texts(last), "previous_typed": dict(last_typed),
+                        "cells": {},
+                        "absent": "row" if table in entry.record["tables"] else "table"})
             was_present = False
             continue
         data, index, cells = found
         values = {c: decode(flat(data.column(c))).slice(index, 1) for c in data.column_names}
+        if column is not None and column not in values:  # the row is there, the column not
+            out.append({**base, "status": "absent", "values": {}, "typed": {}, "changes": [],
+                        "previous": _texts(last), "previous_typed": dict(last_typed),
+                        "cells": {}, "absent": "column"})
+            ever = was_present = True
+            continue
         for c in data.column_names:
             if c not in order:
                 order.append(c)
@@ -823,9 +847,13 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
             if column is not None and c != column:
                 continue
             if c in last and not equal_mask(last[c], v, options)[0]:
-                changes.append({"column": c, "old": _text1(last[c]), "new": _text1(v)})
+                changes.append({"column": c, "old": _text1(last[c]), "new": _text1(v),
+                                "absent": False})
             elif c not in last and ever:
-                changes.append({"column": c, "old": None, "new": _text1(v)})
+                changes.append({"column": c, "old": None, "new": _text1(v), "absent": False})
+        if column is None and was_present:  # columns the agency dropped
+            changes += [{"column": c, "old": _text1(last[c]), "new": None, "absent": True}
+                        for c in sorted(last_columns - set(values), key=order.index)]
         if not ever:
             status = "first"
         elif not was_present:
@@ -836,12 +864,20 @@ def history(archive: ArchiveContext, dataset: str, *, table: str, row: dict[str,
             status = "changed"
         else:
             status = "republished" if republished else "unchanged"
+        typed = {c: v.to_pylist()[0] for c, v in values.items()}
         out.append({**base, "status": status, "values": _texts(values), "changes": changes,
-                    "previous": _texts(last), "cells": cells})
+                    "typed": typed, "previous": _texts(last),
+                    "previous_typed": dict(last_typed), "cells": cells, "absent": None})
         last.update(values)
+        last_typed.update(typed)
+        last_columns = set(values)
         ever = was_present = True
         last_target = target
-    return _history_table(out, column, order)
+    if not ever:
+        raise AtdError(f"{dataset}: no row {spec} in table {table!r} in any of the "
+                       f"{len(series)} release(s) of channel {channel!r}")
+    return _history_table(out, column, order).replace_schema_metadata(
+        {"table": json.dumps(table)})
 
 
 def _renamed_targets(archive: ArchiveContext, series: Sequence[Entry], table: str,
@@ -872,6 +908,11 @@ def _renamed_targets(archive: ArchiveContext, series: Sequence[Entry], table: st
                     break
         found_after = found
     return targets
+
+
+def _json_value(typed: dict[str, Any], column: str) -> str | None:
+    """A value as JSON text, its type kept (21129, not "21129"); None when absent."""
+    return json.dumps(typed[column], default=str) if column in typed else None
 
 
 def _text1(arr: pa.Array) -> str | None:
@@ -918,22 +959,30 @@ def _find_row(archive: ArchiveContext, entry: Entry, table: str, row: dict[str, 
 
 def _history_table(out: list[dict[str, Any]], column: str | None,
                    order: list[str]) -> pa.Table:
-    fixed = ["snapshot", "short_id", "published", "channel", "status", "source_url",
-             "original_name"]
+    fixed = ["snapshot", "short_id", "published", "channel", "status", "absent",
+             "source_url", "original_name"]
     base = {f: pa.array([r[f] for r in out], pa.string()) for f in fixed}
     if column is not None:
         if column not in order and out:
-            raise AtdError(f"--column {column!r} is not a column of the row "
+            raise AtdError(f"--column {column!r} is not a column of the row in any release "
                            f"(columns: {', '.join(order)})")
         base["value"] = pa.array([r["values"].get(column) for r in out], pa.string())
+        base["value_json"] = pa.array([_json_value(r["typed"], column) for r in out],
+                                      pa.string())
+        base["previous_json"] = pa.array(
+            [_json_value(r["previous_typed"], column) if r["status"] != "first" else None
+             for r in out], pa.string())
         base["previous"] = pa.array(
             [r["previous"].get(column) if r["status"] != "first" else None for r in out],
             pa.string())
         base["source_cell"] = pa.array([r["cells"].get(column) for r in out], pa.string())
         return pa.table(base)
     change_type = pa.list_(pa.struct([("column", pa.string()), ("old", pa.string()),
-                                      ("new", pa.string())]))
+                                      ("new", pa.string()), ("absent", pa.bool_())]))
     base["changes"] = pa.array([r["changes"] for r in out], change_type)
+    base["values_json"] = pa.array(
+        [json.dumps(r["typed"], default=str) if r["typed"] else None for r in out],
+        pa.string())
     for c in order:
         name = f"col:{c}" if c in base else c
         base[name] = pa.array([r["values"].get(c) for r in out], pa.string())

@@ -62,7 +62,7 @@ def summary_against(archive: ArchiveContext, record: dict[str, Any],
     """The summary against the *current* parent: the record's own unless a backfill
     changed the parent, then computed once and cached (derived, rebuildable)."""
     stored = record.get("summary", {})
-    if stored.get("against") == parent_id:
+    if stored.get("against") == parent_id or stored.get("evidence_only"):
         return stored
     if parent_id is None:
         return {"against": None}
@@ -81,6 +81,8 @@ def summary_against(archive: ArchiveContext, record: dict[str, Any],
 
 def describe(summary: dict[str, Any]) -> str:
     """`+3 −1 rows, 47 cells changed in 2 tables` — the one-line form."""
+    if summary.get("evidence_only"):
+        return "evidence only: no reader could parse it"
     if summary.get("against") is None:
         return "first snapshot"
     if summary.get("identical"):

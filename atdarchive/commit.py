@@ -18,6 +18,7 @@ from typing import Any
 
 from atdarchive.context import ArchiveContext
 from atdarchive.dataset import DatasetConfig
+from atdarchive.dates import resolve_published
 from atdarchive.errors import AtdError, IngestError, LandedButInterrupted
 from atdarchive.history import History
 from atdarchive.snapshot import Snapshot
@@ -54,43 +55,56 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
            channel: str = "public", archivist: str | None = None, message: str = "",
            format: str | None = None, delimiter: str | None = None,
            encoding: str | None = None, evidence: dict[str, Any] | None = None,
+           json_path: str | None = None, keep_unparsed: bool = False,
            ) -> CommitResult:
-    """Ingest FILE as a new immutable snapshot of DATASET (one ledger line, one git commit)."""
+    """Ingest FILE as a new immutable snapshot of DATASET (one ledger line, one git commit).
+
+    `keep_unparsed`: a file no reader can parse is still what the agency served; it
+    is archived as an evidence-only snapshot (no tables, `parse_error` in the record).
+    """
     from atdarchive.ingest import read_publication
+    from atdarchive.ingest.model import Publication
 
     config = ctx.dataset(dataset)
     check_name("channel", channel)
     path = Path(file)
     retrieved = parse_published(retrieved_at, "--retrieved-at") if retrieved_at else utc_now()
-    published = (parse_published(published) if published
-                 else parse_published(retrieved[:10]))
     if path.is_dir():
         raise IngestError(f"{path}: is a directory; commit takes one publication file")
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise IngestError(f"{path.name}: file is empty")
+    given = resolve_published(published, path.name) if published else None
     original_sha = sha256_file(path)
     archivist = archivist or ctx.default_archivist()
 
     with ctx.write_lock():
         history = ctx.history(dataset)
-        identical = history.find_identical(original_sha)
-        for entry in identical:
-            if entry.channel == channel and same_instant(entry.published, published):
-                raise AtdError(
-                    f"{path.name}: already archived as {dataset}@{entry.short} "
-                    f"(same bytes, published {entry.published}, channel {channel})"
-                )
-        publication = read_publication(path, format=format, delimiter=delimiter,
-                                       encoding=encoding, spec=config.extract or None)
+        if given is not None:  # a duplicate is refused before the file is read
+            _refuse_duplicate(history, path, original_sha, channel, given[0])
+        parse_error = None
+        try:
+            publication = read_publication(path, format=format, delimiter=delimiter,
+                                           encoding=encoding, spec=config.extract or None,
+                                           json_path=json_path)
+        except IngestError as exc:
+            if not keep_unparsed:
+                raise
+            parse_error = str(exc)
+            publication = Publication(format="unparsed", tables=[], reader="none")
+        # the file's own problems first, then a missing date
+        published, published_source = given or resolve_published(None, path.name, evidence)
+        if given is None:
+            _refuse_duplicate(history, path, original_sha, channel, published)
         staged = ctx.store.new_staging_dir(dataset)
         try:
             record = _unless_no_space(path, lambda: stage(staged, config, path, original_sha,
                                                           publication))
-            parent_entry = parent_for(history, channel, published)
+            parent_entry = None if parse_error else parent_for(history, channel, published)
             record.update({
                 "dataset": dataset, "channel": channel, "published": published,
+                "published_source": published_source,
                 "period": period, "retrieved_at": retrieved,
                 "source_url": source_url or config.source_url or None,
                 "archivist": archivist, "message": message, "committed_at": utc_now(),
@@ -99,17 +113,21 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
                 # how the original was read, so `verify` re-derives the tables exactly
                 "read_options": {k: v for k, v in (("format", format),
                                                    ("delimiter", delimiter),
-                                                   ("encoding", encoding)) if v} or None,
+                                                   ("encoding", encoding),
+                                                   ("json_path", json_path)) if v} or None,
+                "parse_error": parse_error,
             })
             if evidence:
                 record["fetch"] = evidence
+            identical = history.find_identical(original_sha)
             if identical:
                 record["identical_to"] = [
                     {"id": e.id, "published": e.published, "channel": e.channel}
                     for e in identical
                 ]
             record = {k: v for k, v in record.items() if v is not None or k == "parent"}
-            record["summary"] = _summary(ctx, staged, record, parent_entry)
+            record["summary"] = ({"against": None, "evidence_only": True} if parse_error
+                                 else _summary(ctx, staged, record, parent_entry))
             record["id"] = sha256_bytes(canonical_json(record).encode())
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
@@ -224,6 +242,7 @@ def stage(staged: Path, config: DatasetConfig, path: Path, original_sha: str,
         "stated_dates": [d.to_json() for d in publication.stated_dates],
         "notes": list(publication.notes),
         "reader": publication.reader,
+        "json_path": publication.json_path,
     }
 
 
@@ -254,6 +273,17 @@ def publish(ctx: ArchiveContext, staged: Path, record: dict[str, Any]) -> None:
     except BaseException:
         recover(ctx.store)  # no ledger line: roll back; a line without git: complete it
         raise
+
+
+def _refuse_duplicate(history: History, path: Path, sha256: str, channel: str,
+                      published: str) -> None:
+    """Same bytes, channel and instant is the same release, not a new one (a retracted
+    entry is no longer a release: it may be redone)."""
+    for entry in history.find_identical(sha256):
+        if (entry.channel == channel and same_instant(entry.published, published)
+                and history.retracted(entry.id) is None):
+            raise AtdError(f"{path.name}: already archived as {history.dataset}@{entry.short} "
+                           f"(same bytes, published {entry.published}, channel {channel})")
 
 
 def same_instant(a: str, b: str) -> bool:
@@ -305,6 +335,8 @@ def _flag_new_release(ctx: ArchiveContext, snapshot: Snapshot) -> list[Any]:
     try:
         findings = findings_for_snapshot(ctx, snapshot)
         save_flags(ctx, snapshot.id, flag_summary(findings))
+        if snapshot.record.get("parse_error"):
+            return findings
         series = ctx.history(snapshot.dataset).channel(snapshot.channel)
         position = [e.id for e in series].index(snapshot.id)
         if position + 1 < len(series):  # a backfill: the next release has a new parent

@@ -126,33 +126,46 @@ class ArchiveContext:
     def ledger(self, dataset: str) -> Ledger:
         return self.store.ledger(dataset)
 
-    def history(self, dataset: str) -> History:
+    def history(self, dataset: str, *, include_retracted: bool = False) -> History:
         """The dataset's history, re-read whenever its ledger file changes on disk
-        (another process may have committed since)."""
+        (another process may have committed since). Retracted releases leave the
+        publication order unless `include_retracted` (`History`)."""
         path = self.ledger(dataset).path
         try:
             st = path.stat()
             stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
         except FileNotFoundError:
             stamp = None
-        cached = self._histories.get(dataset)
+        slot = dataset if not include_retracted else f"{dataset}\0retracted"
+        cached = self._histories.get(slot)
         if cached is None or cached[0] != stamp:
             self.dataset(dataset)
             events, problems = self.ledger(dataset).trusted(dataset)
-            if problems:
+            if problems and not include_retracted:
                 first = problems[0]
                 self.notices.append(
                     f"{dataset}: skipped {len(problems)} ledger line(s) that cannot be trusted "
                     f"(line {first.line}: {first.problem}); run 'atdarchive verify {dataset}'")
             previous = cached[1] if cached is not None else None
-            self._histories[dataset] = (stamp, History(dataset, events, previous))
-        return self._histories[dataset][1]
+            self._histories[slot] = (stamp, History(dataset, events, previous,
+                                                    include_retracted=include_retracted))
+        return self._histories[slot][1]
 
     def snapshot(self, ref: str) -> Snapshot:
         """`archive.snapshot("ice-detention-stats@latest")` — any ref form of DESIGN.md §4."""
 
         dataset, name = split_ref(ref)
-        return self.snapshot_of(self.history(dataset).resolve(name).record)
+        history = self.history(dataset)
+        entry = history.resolve(name)
+        self.warn_if_retracted(history, entry.id)
+        return self.snapshot_of(entry.record)
+
+    def warn_if_retracted(self, history: History, snapshot_id: str) -> None:
+        """A retracted snapshot still loads (its bytes are evidence), with a warning."""
+        if (event := history.retracted(snapshot_id)) is not None:
+            self.notices.append(
+                f"{history.dataset}@{snapshot_id[:10]} was retracted {event['at'][:10]} "
+                f"({event['reason']}); it loads, but history views skip it")
 
     def snapshot_of(self, record: dict[str, Any]) -> Snapshot:
         """The snapshot a history entry's record describes."""
@@ -238,8 +251,9 @@ class ArchiveContext:
         fsync_dir(pending.parent)
         for event in events:
             ledger.append(event)
-        if dataset in self._histories:  # re-read on next use (its entries are reused)
-            self._histories[dataset] = (None, self._histories[dataset][1])
+        for slot in (dataset, f"{dataset}\0retracted"):
+            if slot in self._histories:  # re-read on next use (its entries are reused)
+                self._histories[slot] = (None, self._histories[slot][1])
         trailer = f"atdarchive-ledger-head: {ledger.head()}"
         if snapshot_id:
             trailer = f"atdarchive-snapshot: {snapshot_id}\n{trailer}"

@@ -16,7 +16,8 @@ from atdarchive.errors import AtdError
 from atdarchive.paths import is_hex_id, is_safe_relpath
 from atdarchive.util import check_name, parse_published
 
-KNOWN_TYPES = ("snapshot", "tag", "check", "remote_copy")
+KNOWN_TYPES = ("snapshot", "tag", "check", "remote_copy", "retract", "annotate")
+MAX_TEXT = 10_000  # a reason or note longer than this is not a note
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,15 @@ def event_problem(event: object, dataset: str, seq: int) -> str | None:
             return "check event without a snapshot id and fetch evidence"
     elif kind == "remote_copy" and not is_hex_id(event.get("snapshot")):
         return "remote copy event without a snapshot id"
+    elif kind in ("retract", "annotate"):
+        field = "reason" if kind == "retract" else "note"
+        text = event.get(field)
+        if not is_hex_id(event.get("snapshot")):
+            return f"{kind} event without a snapshot id"
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+            return f"{kind} event without a {field} (or one over {MAX_TEXT} characters)"
+        if not isinstance(event.get("at"), str):
+            return f"{kind} event without a time"
     return None
 
 
@@ -139,6 +149,7 @@ class Validator:
             self.ids.add(event["record"]["id"])
         elif kind == "tag" and event["target"] not in self.ids:
             return "tag names no snapshot recorded before it"
-        elif kind in ("check", "remote_copy") and event["snapshot"] not in self.ids:
+        elif (kind in ("check", "remote_copy", "retract", "annotate")
+              and event["snapshot"] not in self.ids):
             return f"{kind} event names no snapshot recorded before it"
         return None

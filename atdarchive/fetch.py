@@ -7,7 +7,6 @@ in the ledger ("re-checked, unchanged"), so the log shows the archive looked.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import re
 import tempfile
@@ -84,7 +83,7 @@ def fetch(archive: ArchiveContext, dataset: str, url: str, *, published: str | N
             _record_check(archive, dataset, evidence, same[-1].id)
             return FetchResult(url, evidence, unchanged_id=same[-1].id)
         result = commit(
-            archive, dataset, path, published=published or _published_from(evidence),
+            archive, dataset, path, published=published,
             period=period,
             source_url=evidence["final_url"], retrieved_at=evidence["fetched_at"],
             channel=channel, archivist=archivist, message=message, evidence=evidence,
@@ -99,16 +98,6 @@ def _record_check(archive: ArchiveContext, dataset: str, evidence: dict[str, Any
             dataset, [{"type": "check", "snapshot": snapshot_id, "unchanged": True,
                        "fetch": evidence}],
             f"{dataset}: re-checked {evidence['final_url']}, unchanged (= {snapshot_id[:10]})")
-
-
-def _published_from(evidence: dict[str, Any]) -> str:
-    """Last-Modified is the server's claim of when the file was put out; else today."""
-    if "last_modified" in evidence:
-        try:
-            return email.utils.parsedate_to_datetime(evidence["last_modified"]).date().isoformat()
-        except (TypeError, ValueError):
-            pass
-    return evidence["fetched_at"][:10]
 
 
 def _file_name(url: str, disposition: str | None) -> str:

@@ -12,14 +12,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from atdarchive.errors import RefError
-from atdarchive.util import published_day, published_sort_key
+from atdarchive.errors import AtdError, RefError
+from atdarchive.util import parse_published, published_day, published_sort_key
 
 DEFAULT_CHANNEL = "public"
 SHORT_ID = 10
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LATEST_RE = re.compile(r"^latest(?:~(\d+))?$")
 HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
+DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?$")
 
 
 class RecordFields:
@@ -72,15 +73,24 @@ class History:
     """Snapshots, tags and checks of one dataset, with both orders."""
 
     def __init__(self, dataset: str, events: list[dict[str, Any]],
-                 previous: History | None = None) -> None:
+                 previous: History | None = None, *, include_retracted: bool = False) -> None:
         """`previous`: the history of an earlier read of the same ledger, whose entries
         are reused for the same event objects (a re-read after an append costs the new
-        lines, not a rebuild of every entry)."""
+        lines, not a rebuild of every entry).
+
+        Retracted snapshots stay in `entries` and `by_id` (an id still resolves, a pin
+        still loads) but leave the publication order — `latest`, dates, parents, diff,
+        blame and audit — unless `include_retracted`. Evidence-only snapshots (files no
+        reader could parse) are never in it.
+        """
         self.dataset = dataset
+        self.include_retracted = include_retracted
         self.entries: list[Entry] = []
         self.tags: dict[str, str] = {}
         self.tag_events: list[dict[str, Any]] = []
         self.checks: list[dict[str, Any]] = []
+        self.retractions: dict[str, dict[str, Any]] = {}  # snapshot id -> retract event
+        self.annotations: dict[str, list[dict[str, Any]]] = {}  # snapshot id -> annotate
         known = previous.entry_of if previous is not None else {}
         self.entry_of: dict[int, Entry] = {}  # id(record) -> its entry
         for event in events:
@@ -97,10 +107,16 @@ class History:
                 self.tag_events.append(event)
             elif kind == "check":
                 self.checks.append(event)
+            elif kind == "retract":
+                self.retractions.setdefault(event["snapshot"], event)
+            elif kind == "annotate":
+                self.annotations.setdefault(event["snapshot"], []).append(event)
         self.by_id = {e.id: e for e in self.entries}
         self._channels: dict[str, list[Entry]] = {}
         self._position: dict[str, int] = {}
-        self._ordered = sorted(self.entries, key=Entry.order_key)
+        # evidence-only snapshots (no tables) are kept and listed, never a data release
+        self._ordered = sorted((e for e in self.entries if "parse_error" not in e.record and (
+            include_retracted or e.id not in self.retractions)), key=Entry.order_key)
         for entry in self._ordered:
             series = self._channels.setdefault(entry.channel, [])
             self._position[entry.id] = len(series)
@@ -121,20 +137,43 @@ class History:
         return list(self._ordered)
 
     def parent(self, snapshot_id: str) -> Entry | None:
-        """The release before this one in its channel's publication order."""
-        index = self._position[snapshot_id]
-        return self.channel(self.by_id[snapshot_id].channel)[index - 1] if index > 0 else None
+        """The release before this one in its channel's publication order (for a
+        retracted one left out of it: the release in force when it was published)."""
+        entry = self.by_id[snapshot_id]
+        index = self._position.get(snapshot_id)
+        if index is None:
+            before = [e for e in self.channel(entry.channel)
+                      if e.order_key() < entry.order_key()]
+            return before[-1] if before else None
+        return self.channel(entry.channel)[index - 1] if index > 0 else None
+
+    def listed(self, channel: str | None = None) -> list[Entry]:
+        """Every snapshot `log` lists, oldest first: the publication order plus the
+        evidence-only ones (and retracted ones when this history includes them)."""
+        return sorted((e for e in self.entries if (channel is None or e.channel == channel)
+                       and (self.include_retracted or e.id not in self.retractions)),
+                      key=Entry.order_key)
+
+    def retracted(self, snapshot_id: str) -> dict[str, Any] | None:
+        """The retract event of a snapshot, or None."""
+        return self.retractions.get(snapshot_id)
+
+    def announced_revision(self, snapshot_id: str) -> dict[str, Any] | None:
+        """An annotation carrying the agency's own notice of revisions in this release."""
+        return next((a for a in self.annotations.get(snapshot_id, [])
+                     if a.get("announces_revision")), None)
 
     def find_identical(self, sha256: str) -> list[Entry]:
         return [e for e in self.entries if e.record["original"]["sha256"] == sha256]
 
     # -- refs --------------------------------------------------------------
     def resolve(self, ref: str) -> Entry:
-        """An id prefix, `latest`, `latest~N`, a tag, a date, optionally `channel:`."""
+        """An id prefix, `latest`, `latest~N`, a tag, a date or date-time (the release in
+        force then), optionally `channel:`."""
         if not self.entries:
             raise RefError(f"{self.dataset}: no snapshots yet")
         channel, sep, rest = ref.partition(":")
-        if not sep:
+        if not sep or DATETIME_RE.match(ref):  # a date-time's own colons are no channel
             channel, rest = "", ref
         elif channel not in self._channels:
             raise RefError(
@@ -150,7 +189,7 @@ class History:
                     f"{series[0].channel if series else channel!r}"
                 )
             return series[-1 - back]
-        if DATE_RE.match(rest):
+        if DATE_RE.match(rest) or DATETIME_RE.match(rest):
             return self._in_force(rest, series, ref)
         if not channel and rest in self.tags:
             return self.by_id[self.tags[rest]]
@@ -175,17 +214,24 @@ class History:
             return DEFAULT_CHANNEL
         return self.channels()[0]
 
-    def _in_force(self, day: str, series: list[Entry], ref: str) -> Entry:
-        """The release in force on `day`: the last one published on or before it."""
+    def _in_force(self, when: str, series: list[Entry], ref: str) -> Entry:
+        """The release in force at `when`: the last one published on or before it (a day
+        means its end; a release dated by day alone counts from the start of its day)."""
         try:
-            when = dt.date.fromisoformat(day)
-        except ValueError:
-            raise RefError(f"{self.dataset}@{ref}: {day!r} is not a valid date") from None
-        before = [e for e in series if published_day(e.published) <= when]
+            instant = parse_published(when, f"{self.dataset}@{ref}")
+        except AtdError:
+            raise RefError(f"{self.dataset}@{ref}: {when!r} is not a valid date or "
+                           "date-time") from None
+        if len(instant) == 10:
+            day = dt.date.fromisoformat(instant)
+            before = [e for e in series if published_day(e.published) <= day]
+        else:
+            key = published_sort_key(instant)
+            before = [e for e in series if published_sort_key(e.published) <= key]
         if not before:
             first = series[0] if series else None
             raise RefError(
-                f"{self.dataset}@{ref}: nothing was published by {day}"
+                f"{self.dataset}@{ref}: nothing was published by {when}"
                 + (f" (first release: {first.published})" if first else "")
             )
         return before[-1]

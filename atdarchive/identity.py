@@ -16,6 +16,7 @@ Row renames: a removed and an added row whose keys differ only slightly
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -153,9 +154,15 @@ def _squash(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 def keys_alike(a: str, b: str) -> bool:
-    """Whether two key texts differ only by truncation, case, spacing or one typo."""
-    if a == b:
+    """Whether two key texts differ only by truncation, case, spacing or one typo.
+
+    Only words are misspelt: keys without letters (dates, codes, numbers — 12/08/2020
+    and 12/06/2020) are different rows, however close their characters."""
+    if a == b or not (_LETTER.search(a) and _LETTER.search(b)):
         return False
     sa, sb = _squash(a), _squash(b)
     if sa == sb or sa.replace(" ", "") == sb.replace(" ", ""):

@@ -210,7 +210,18 @@ def load_pinned(archive: ArchiveContext, dataset: str, lock: str | os.PathLike[s
         raise IntegrityError(f"{lock_path} pin {dataset}@{entry.get('snapshot', '')[:10]}: "
                              f"{where}{first['problem']}{more}")
     assert record is not None
+    history = archive.history(dataset)
+    if (event := history.retracted(record["id"])) is not None:  # it loads: a paper used it
+        import warnings
+
+        archive.warn_if_retracted(history, record["id"])
+        warnings.warn(f"{dataset}@{record['id'][:10]} was retracted {event['at'][:10]}: "
+                      f"{event['reason']}", RetractedWarning, stacklevel=2)
     return archive.snapshot_of(record)
+
+
+class RetractedWarning(UserWarning):
+    """A pinned snapshot was retracted after the pin: it loads, but is no longer a release."""
 
 
 def load(dataset: str, lock: str | os.PathLike[str] = DEFAULT_LOCK,

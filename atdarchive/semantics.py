@@ -162,3 +162,54 @@ def describe(meta: dict[str, Any], audit_config: dict[str, Any] | None = None,
         provisional_periods=int(own.get("provisional_periods",
                                         config.get("provisional_periods", 0))),
         check_totals=bool(own.get("totals", True)))
+
+
+DATE_NAME_RE = re.compile(r"(?i)(date|day)")
+DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S", "%m/%d/%Y %H:%M:%S")
+
+
+def date_column(schema: list[dict[str, Any]]) -> str | None:
+    """The table's date key: its first column when that is a date/timestamp, or text
+    named for dates ("date_of_interest"); None otherwise (a date further right, such
+    as a facility's last inspection, describes a row, not how far the data reaches)."""
+    if not schema:
+        return None
+    first, kind = schema[0]["name"], str(schema[0]["type"])
+    if kind.startswith(("date", "timestamp")) or (
+            kind in ("string", "large_string") and DATE_NAME_RE.search(first)):
+        return first
+    return None
+
+
+def data_date(table: Any, sem: TableSemantics, date_key: str | None) -> dict[str, str] | None:
+    """The latest date the data itself reaches: the latest period column holding a
+    value (its month's end), or the latest value of the date key. Column-wise."""
+    import calendar
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if sem.periods:
+        filled = [c for c in sem.periods if c in table.column_names
+                  and pc.any(pc.fill_null(pc.not_equal(table[c], 0), False)).as_py()]
+        if not filled:
+            return None
+        column = max(filled, key=lambda c: sem.periods[c])
+        year, month = map(int, sem.periods[column].split("-"))
+        end = f"{year:04d}-{month:02d}-{calendar.monthrange(year, month)[1]:02d}"
+        return {"kind": "data_period", "column": column, "date": end}
+    if date_key is None or date_key not in table.column_names:
+        return None
+    values = table[date_key]
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        for fmt in DATE_FORMATS:  # the first format every non-null value parses with
+            parsed = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
+            if parsed.null_count == values.null_count and len(values) > values.null_count:
+                values = parsed
+                break
+        else:
+            return None
+    latest = pc.max(values).as_py()
+    if latest is None:
+        return None
+    return {"kind": "data_date", "column": date_key, "date": latest.isoformat()[:10]}

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -118,3 +119,17 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def number(value: float | int, sign: bool = False) -> str:
+    """A number as the data writes it: whole values as integers with thousands
+    separators (21,129; -60,980), others to two decimals (four significant digits
+    when smaller), never an exponent."""
+    if isinstance(value, bool) or value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    plus = "+" if sign else ""
+    if float(value).is_integer():
+        return f"{int(value):{plus},}"
+    digits = max(2, 3 - int(math.floor(math.log10(abs(value))))) if value else 0
+    text = f"{value:{plus},.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -413,6 +413,8 @@ class _Verifier:
         from atdarchive.store import table_fingerprint
 
         record = snapshot.record
+        if record.get("parse_error"):  # evidence only: its original is its whole content
+            return
         original = record.get("original") or {}
         options = record.get("read_options") or {}
         fmt = original.get("format")
@@ -421,7 +423,7 @@ class _Verifier:
             publication = read_publication(
                 snapshot.original_path, format=fmt if fmt in FORMATS else None,
                 delimiter=options.get("delimiter"), encoding=options.get("encoding"),
-                spec=config.extract or None)
+                spec=config.extract or None, json_path=options.get("json_path"))
         except AtdError as exc:
             self.add(f"the original no longer reads: {exc}", snapshot.id, original.get("file"))
             return

@@ -71,6 +71,43 @@ step "Blame one cell" $A blame $DS@latest --table $BOOKINS --row Agency=Total --
 step "History of that cell across every release" \
   $A history $DS --table $BOOKINS --row Agency=Total --column Nov
 
+# --- The permanent record: dates, date-time refs, retraction, evidence ---------------
+cp "$DATA/v06_2025-09-11_FY25_detentionStats09112025.xlsx" "$OUT/latest.xlsx"
+step "A release without a date is refused: a false 'today' would stay in the ledger" \
+  bash -c "$A commit $DS '$OUT/latest.xlsx' 2>&1 || true"
+D=daily-cases
+$A dataset add $D --title "A daily table published several times a day" >/dev/null
+printf 'date_of_interest,CASE_COUNT\n12/07/2020,5\n12/08/2020,6\n12/09/2020,7\n' > "$OUT/cases-a.csv"
+printf 'date_of_interest,CASE_COUNT\n12/07/2020,5\n12/08/2020,6\n12/09/2020,8\n' > "$OUT/cases-b.csv"
+printf 'date_of_interest,CASE_COUNT\n12/05/2020,5\n12/06/2020,6\n' > "$OUT/cases-c.csv"
+printf '<<<<<<< HEAD\ndate_of_interest,CASE_COUNT\n=======\n>>>>>>> fix\n' > "$OUT/cases-d.csv"
+step "Three releases on one day (date-times), then one whose data ends three days earlier" \
+  bash -c "$A commit $D '$OUT/cases-a.csv' --published 2020-12-10T09:00 >/dev/null && \
+    $A commit $D '$OUT/cases-b.csv' --published 2020-12-10T13:00 >/dev/null && \
+    $A commit $D '$OUT/cases-c.csv' --published 2020-12-10T18:00 | tail -3"
+step "A file with git merge-conflict markers is named as such; --keep-unparsed keeps it as evidence" \
+  bash -c "$A commit $D '$OUT/cases-d.csv' --published 2020-12-11 2>&1 || true; \
+    $A commit $D '$OUT/cases-d.csv' --published 2020-12-11 --keep-unparsed"
+step "A date-time ref: the release in force at 14:00 that day" bash -c "$A show $D@2020-12-10T14:00 \
+  --json | python -c \"import json,sys; r=json.load(sys.stdin); print(r['id'][:10], r['published'], r['original']['name'])\""
+step "The 18:00 release was the wrong file: retract it (kept, struck out, skipped by latest/diff/audit)" \
+  $A retract $D@2020-12-10T18:00 --reason "the agency's draft, replaced the same evening"
+step "The log shows times where releases share a day, the retraction and the evidence-only file" \
+  $A log $D --oneline
+step "History of one cell, times shown; its JSON keeps the numbers' types" \
+  bash -c "$A history $D --row date_of_interest=12/09/2020 --column CASE_COUNT && \
+    $A history $D --row date_of_interest=12/09/2020 --column CASE_COUNT --json | python -c \
+    'import json,sys; print([r[\"value\"] for r in json.load(sys.stdin)])'"
+step "With --include-retracted the audit sees the data date going back (12/09 -> 12/06)" \
+  bash -c "$A audit $D --include-retracted | grep -A2 -E 'ALERT|unparsed'"
+step "An annotation: the agency's own notice that revisions in a release were announced" \
+  $A annotate $D@latest --announces-revision --note "Agency notice 2020-12-10: Dec 9 count corrected"
+printf '{"metadata": {"scraped": "2025-09-11"}, "facilities": [{"name": "A", "beds": 3}]}' > "$OUT/facilities.json"
+step "JSON records inside a wrapper object are found (and the path recorded)" \
+  bash -c "$A dataset add facility-list >/dev/null && $A commit facility-list '$OUT/facilities.json' \
+    --published now && $A show facility-list@latest --json | python -c \
+    'import json,sys; print(\"json_path:\", json.load(sys.stdin)[\"json_path\"])'"
+
 # --- Forensic audit ------------------------------------------------------------------
 step "Audit the history (one-file HTML report: demo/out/audit.html)" \
   $A audit $DS --since 2025-09-01 --html "$OUT/audit.html" --md "$OUT/audit.md"

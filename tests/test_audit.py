@@ -327,7 +327,10 @@ def test_period_mismatch_from_stated_dates_and_file_name(ice_like: Archive, tmp_
     # the date going backwards is reported once, under its own kind, as an alert
     back = of_kind(every, "stated_date_regression")
     assert [b.severity for b in back] == ["alert"]
-    assert {o["previous_date"] for o in back[0].evidence["older"]} == {"2021-06-10"}
+    # the stated date, and the data itself: its latest filled month went from Jan to Dec
+    older = {o["previous_date"]: o for o in back[0].evidence["older"]}
+    assert set(older) == {"2021-06-10", "2021-01-31"}
+    assert older["2021-01-31"]["date"] == "2020-12-31"
     assert every[0].kind == "stated_date_regression"  # the most significant first
     assert problems["stale_vs_period"]["days"] == (
         datetime.date(2022, 9, 30) - datetime.date(2021, 5, 13)).days

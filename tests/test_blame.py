@@ -138,7 +138,8 @@ def test_rows_that_vanish_and_reappear_keep_their_history(archive, tmp_path):
     assert hist[3]["source_cell"] == "B2"
     row = history(archive, "ds", table="data", row={"k": "a"}).to_pylist()
     assert [h["status"] for h in row] == ["first", "unchanged", "changed", "unchanged"]
-    assert row[2]["changes"] == [{"column": "v", "old": "1", "new": "2"}]
+    assert row[2]["changes"] == [{"column": "v", "old": "1", "new": "2", "absent": False}]
+    assert [h["absent"] for h in hist] == [None, "row", None, None]
 
 
 def test_history_marks_republished_identical_bytes(archive, tmp_path):
@@ -256,7 +257,7 @@ def test_blame_cli_views(archive, tmp_path, cli):
     assert body[0].split()[2:] == ["first", "21127", "[C2]"]
     assert "changed" in body[1] and "21127 → 21123" in body[1]
     res = cli("-C", root, "history", "ds", "--table", "data", "--row", "k=Nope", "--json")
-    assert [r["status"] for r in json.loads(res.out)] == ["absent", "absent"]
+    assert res.code != 0 and "no row k=Nope in table 'data' in any of the 2" in res.err
     res = cli("-C", root, "reindex")
     assert res.code == 0 and "ds: rebuilt 1 blame index(es) over 2 release(s)" in res.out
 

@@ -109,7 +109,9 @@ def test_json_of_empty_diff():
 
 def test_long_formats(diff, tmp_path):
     lt = long_table(diff)
-    assert lt.schema.equals(LONG_SCHEMA)
+    assert lt.select(LONG_SCHEMA.names).schema.equals(LONG_SCHEMA)
+    assert lt.column_names[3] == "agency"  # the key column, as a real column after `key`
+    assert "Other" in lt.column("agency").to_pylist()
     kinds = set(lt.column("change").to_pylist())
     assert {"cell_changed", "row_added", "type_changed"} <= kinds
     write_diff(diff, "parquet", tmp_path / "d.parquet")

@@ -61,7 +61,8 @@ def test_fetch_commits_new_bytes_and_records_rechecks(archive: Archive, server, 
     first = fetch(archive, "ds", f"{base}/old-location.csv")
     assert first.commit is not None
     record = first.commit.snapshot.record
-    assert record["published"] == "2025-07-01"          # from Last-Modified
+    assert record["published"] == "2025-07-01T12:00:00+00:00"  # from Last-Modified
+    assert record["published_source"] == "last_modified"
     assert record["source_url"] == f"{base}/stats.csv"  # the final URL after the redirect
     ev = record["fetch"]
     assert ev["status"] == 200 and ev["etag"] == '"v1"'
@@ -81,7 +82,7 @@ def test_fetch_commits_new_bytes_and_records_rechecks(archive: Archive, server, 
     assert result.code == 0, result.err
     assert "new release" in result.out
     log = json.loads(cli("-C", archive.root, "log", "ds", "--json").out)
-    assert [e["published"] for e in log] == ["2025-08-01", "2025-07-01"]
+    assert [e["published"][:10] for e in log] == ["2025-08-01", "2025-07-01"]
     assert log[0]["summary"]["cells_changed"] == 1
     assert len(log[1]["checks"]) == 1
     text = cli("-C", archive.root, "log", "ds").out

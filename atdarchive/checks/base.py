@@ -34,6 +34,7 @@ class AuditOptions:
     since: str | None = None
     channels: list[str] | None = None
     stale_days: int = 7
+    include_retracted: bool = False  # audit retracted releases as if still published
 
 
 @dataclass

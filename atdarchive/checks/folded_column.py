@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from atdarchive.checks import register
 from atdarchive.checks.base import Finding, Release, finding, other
+from atdarchive.util import number
 
 SHARE = 0.9
 
@@ -56,6 +57,6 @@ def check(release: Release) -> list[Finding]:
                 "folded_column", entry, name, "warning",
                 f"{entry.published}: {name}: column {fold['column']!r} dropped and its "
                 f"values added into {fold['into']!r} on {fold['rows']} row(s) "
-                f"({fold['added']:+g} in all)",
+                f"({number(fold['added'], sign=True)} in all)",
                 {**other(parent), **fold}, magnitude=abs(fold["added"])))
     return out

@@ -3,9 +3,12 @@
 Each statement ("FY2025 YTD ICE Detention data are updated through 09/06/2025", a
 table's "Data from BI Inc. Participants Report, 9.06.2025") is matched with the
 parent's statement of the same wording (digits aside); one that names an older date
-than the parent's is a regression (alert). A table whose values changed while its own
-statement still names the parent's date (as-of and data-from notes, not monthly
-"through" ones) is a warning. One finding per release, naming every statement.
+than the parent's is a regression (alert). The dates the data itself reaches count as
+statements too (source "data": a table's latest period with values, or the latest value
+of its date key), so a daily table whose latest `date_of_interest` goes back is found
+without any note. A table whose values changed while its own statement — or its date
+key — still names the parent's date (not monthly "through" notes or periods, which stay
+while a month is counted) is a warning. One finding per release, naming every statement.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ def template(text: str) -> str:
     return re.sub(r"\d+", "#", " ".join(text.split()))
 
 
-def statements(record: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """(table, kind, wording) -> the latest such statement of a release."""
-    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+def statements(record: dict[str, Any], data: list[dict[str, Any]] = ()  # type: ignore[assignment]
+               ) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(table, kind, wording) -> the latest such statement of a release; `data`: the
+    dates its tables reach (source "data"), one per table whatever the column."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {
+        (d["table"], d["kind"], "data"): d for d in data}
     for s in record.get("stated_dates") or []:
         if s.get("kind") not in DATA_DATE_KINDS or not s.get("date"):
             continue
@@ -42,7 +48,9 @@ def check(release: Release) -> list[Finding]:
     entry, parent = release.entry, release.parent
     if parent is None:
         return []
-    mine, theirs = statements(entry.record), statements(parent.record)
+    aud = release.auditor
+    mine = statements(entry.record, aud.data_dates(entry))
+    theirs = statements(parent.record, aud.data_dates(parent))
     older, stuck = [], []
     tables, ptables = entry.record["tables"], parent.record["tables"]
     for key, s in mine.items():
@@ -54,7 +62,8 @@ def check(release: Release) -> list[Finding]:
                 "previous_where": before.get("where")}
         if s["date"] < before["date"]:
             older.append(item)
-        elif (s["date"] == before["date"] and s.get("table") and s["kind"] != "through"
+        elif (s["date"] == before["date"] and s.get("table")
+              and s["kind"] not in ("through", "data_period")
               and s["table"] in tables and s["table"] in ptables
               and tables[s["table"]]["fingerprint"] != ptables[s["table"]]["fingerprint"]):
             stuck.append(item)

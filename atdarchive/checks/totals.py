@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from atdarchive.checks import register
 from atdarchive.checks.base import Finding, Release, finding, other
 from atdarchive.keys import derived_key
+from atdarchive.util import number
 
 TOTAL_RE = re.compile(r"(?i)^\s*(grand\s+)?total\b")
 MAX_ROWS = 5000
@@ -175,9 +176,9 @@ def _cross_table(release: Release, memo: dict[tuple[str, str], Check]) -> list[F
     top = pairs[0]
     return [finding(
         "total_mismatch", entry, top["table"], "alert",
-        f"{entry.published}: the {top['column']} totals of {top['table']} ({top['value']:g})"
-        f" and {top['other_table']} ({top['other_value']:g}) no longer agree (both were "
-        f"{top['previous']:g}); {len(pairs)} pair(s) of tables",
+        f"{entry.published}: the {top['column']} totals of {top['table']} ({number(top['value'])})"
+        f" and {top['other_table']} ({number(top['other_value'])}) no longer agree (both were "
+        f"{number(top['previous'])}); {len(pairs)} pair(s) of tables",
         {**other(parent), "cross_table": pairs[:50], "count": len(pairs)},
         magnitude=abs(top["difference"]))]
 
@@ -223,8 +224,9 @@ def check(release: Release) -> list[Finding]:
         out.append(finding(
             "total_mismatch", entry, name, "alert",
             f"{entry.published}: {name}: {top['total']} total {top['row']} {top['column']}"
-            f"{' (' + top['cell'] + ')' if top['cell'] else ''} is {top['stated']:g} but its "
-            f"components sum to {top['sum_of_components']:g} ({top['difference']:+g}); "
+            f"{' (' + top['cell'] + ')' if top['cell'] else ''} is {number(top['stated'])} but "
+            f"its components sum to {number(top['sum_of_components'])} "
+            f"({number(top['difference'], sign=True)}); "
             f"{len(items)} total(s) off",
             {**other(parent), "mismatches": items[:50], "count": len(items)},
             magnitude=abs(top["difference"])))

@@ -42,6 +42,10 @@ MODULE_COMMANDS: dict[str, dict[str, str]] = {
         "tag": "Name a snapshot.",
         "tags": "List tags.",
     },
+    "notes": {
+        "retract": "Retract a false entry (kept, but out of history views).",
+        "annotate": "Attach a note to a snapshot.",
+    },
     "keys": {"keys": "The key that identifies each table's rows, release by release."},
     "diff": {"diff": "Row, cell and schema changes between two snapshots."},
     "blame": {

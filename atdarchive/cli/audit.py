@@ -41,12 +41,14 @@ def audit(
                                    "than this on both sides."),
     show_all: bool = typer.Option(False, "--all", help="Every finding of each release (the "
                                   "text shows the 3 most significant and counts the rest)."),
+    include_retracted: bool = typer.Option(False, "--include-retracted",
+                                           help="Audit retracted releases too."),
 ) -> None:
     """Forensic audit of DATASET's history: findings with their evidence, the most
     significant first (kinds: README "Kinds")."""
     try:
         _run(ctx, dataset, since, channels, as_json, html, md, threshold, recycled_share,
-             period_days, min_base, show_all)
+             period_days, min_base, show_all, include_retracted)
     except AtdError as exc:
         if not as_json:
             raise
@@ -57,7 +59,8 @@ def audit(
 
 def _run(ctx: typer.Context, dataset: str, since: str | None, channels: str | None,
          as_json: bool, html: str | None, md: str | None, threshold: float,
-         recycled_share: float, period_days: int, min_base: float, show_all: bool) -> None:
+         recycled_share: float, period_days: int, min_base: float, show_all: bool,
+         include_retracted: bool) -> None:
     from atdarchive.audit import AuditOptions
     from atdarchive.cli.common import progress_bar
     from atdarchive.render.audit_report import render_text, write_report
@@ -69,6 +72,7 @@ def _run(ctx: typer.Context, dataset: str, since: str | None, channels: str | No
         recycled_share=_pct_option(recycled_share, "--recycled-share"),
         period_days=period_days, outlier_min_base=min_base, since=since,
         channels=[c.strip() for c in channels.split(",") if c.strip()] if channels else None,
+        include_retracted=include_retracted,
     )
     if options.recycled_share > 1:
         raise AtdError(f"--recycled-share: at most 100, got {recycled_share:g}")

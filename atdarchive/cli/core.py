@@ -78,11 +78,18 @@ def dataset_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         print(f"{row['name']}  {row['snapshots']} snapshot(s){latest}  {row['title']}")
 
 
+PUBLISHED_FROM = {"file_name": "from the file name (give --published to override)",
+                  "last_modified": "from the server's Last-Modified header",
+                  "now": "the moment of capture (--published now)"}
+
+
 def commit(
     ctx: typer.Context,
     dataset: str = typer.Argument(..., help="Dataset name."),
     file: Path = typer.Argument(..., help="The publication (CSV, TSV, XLSX, JSON, Parquet)."),
-    published: str = typer.Option(None, help="Date the agency published it (ISO date/time)."),
+    published: str = typer.Option(
+        None, help="When the agency published it: ISO date or date-time, or 'now'. "
+        "Required unless the file name carries the date (MMDDYYYY, YYYYMMDD, YYYY-MM-DD)."),
     period: str = typer.Option(None, help="Period the data claims to cover."),
     source_url: str = typer.Option(None, "--source-url", help="Where it was published."),
     retrieved_at: str = typer.Option(None, "--retrieved-at", help="When it was retrieved."),
@@ -92,6 +99,11 @@ def commit(
     format: str = typer.Option(None, "--format", help="Force the reader: csv, xlsx, ..."),
     delimiter: str = typer.Option(None, help="CSV delimiter (default: sniffed)."),
     encoding: str = typer.Option(None, help="Text encoding (default: UTF-8)."),
+    json_path: str = typer.Option(None, "--json-path",
+                                  help="Where the records sit in a JSON document (a.b)."),
+    keep_unparsed: bool = typer.Option(
+        False, "--keep-unparsed",
+        help="Archive a file no reader can parse as an evidence-only snapshot."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Archive FILE as a new immutable snapshot of DATASET."""
@@ -102,7 +114,8 @@ def commit(
     result = archive.commit(
         dataset, file, published=published, period=period, source_url=source_url,
         retrieved_at=retrieved_at, channel=channel, archivist=archivist, message=message,
-        format=format, delimiter=delimiter, encoding=encoding,
+        format=format, delimiter=delimiter, encoding=encoding, json_path=json_path,
+        keep_unparsed=keep_unparsed,
     )
     flush_notices(archive)
     snap = result.snapshot
@@ -113,6 +126,12 @@ def commit(
                    "findings": [f.to_json() for f in result.findings]})
         return
     print(f"{snap.short_id}  {snap.dataset} published {snap.published} ({snap.channel})")
+    source = snap.record.get("published_source")
+    if source in PUBLISHED_FROM:
+        print(f"  date: {PUBLISHED_FROM[source]}")
+    if snap.record.get("parse_error"):
+        print(f"  evidence only (no tables): {snap.record['parse_error']}")
+        return
     against = f" vs {result.parent.short_id}" if result.parent else ""
     print(f"  {describe(result.summary)}{against}")
     for other in result.identical_to:
@@ -163,26 +182,37 @@ def log(
     channel: str = typer.Option(None, help="Only this channel."),
     oneline: bool = typer.Option(False, "--oneline", help="One line per snapshot."),
     n: int = typer.Option(None, "-n", help="At most N snapshots."),
+    hide_retracted: bool = typer.Option(False, "--hide-retracted",
+                                        help="Leave retracted snapshots out."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """History in publication order, newest first."""
+    """History in publication order, newest first (retracted snapshots struck out)."""
+    import sys
+
     from atdarchive.render import records
 
     archive = open_archive(ctx)
-    rows = archive.log(dataset, channel=channel, limit=n)
+    rows = archive.log(dataset, channel=channel, limit=n, include_retracted=not hide_retracted)
     if as_json:
-        emit_json([{"id": r["id"], "dataset": r["dataset"], "parent": r["parent"],
+        # the record's fields, then what the history says now (the parent in force,
+        # which a backfill or a retraction may have changed since the record was made)
+        emit_json([{"id": r["id"],
+                    **{k: v for k, v in r["record"].items() if k not in ("files", "id")},
+                    "recorded_parent": r["record"].get("parent"),
+                    "dataset": r["dataset"], "parent": r["parent"],
                     "tags": r["tags"], "summary": r["summary"], "checks": r["checks"],
-                    "audit": r["audit"],
-                    **{k: v for k, v in r["record"].items() if k not in ("files", "id")}}
+                    "audit": r["audit"], "retracted": r["retracted"],
+                    "annotations": r["annotations"]}
                    for r in rows])
         return
     if not rows:
         note("no snapshots yet")
+    terminal = sys.stdout.isatty()
     if oneline:
-        print("\n".join(records.log_oneline(r) for r in rows))
+        crowded = records.crowded_days([r["record"]["published"] for r in rows])
+        print("\n".join(records.log_oneline(r, crowded, terminal) for r in rows))
     else:
-        print("\n\n".join(records.log_entry(r) for r in rows))
+        print("\n\n".join(records.log_entry(r, terminal) for r in rows))
 
 
 def show(ctx: typer.Context, ref: str = typer.Argument(..., help="DATASET@REF"),
@@ -224,10 +254,11 @@ def export(
     out: Path = typer.Option(..., "-o", "--output", help="Output file (.csv or .parquet)."),
     table: str = typer.Option(None, help="Table to export (needed if several)."),
     original: bool = typer.Option(False, "--original", help="The original file, byte for byte."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
 ) -> None:
     """Write a table (CSV/Parquet) or the original publication."""
     archive = open_archive(ctx)
-    path = archive.export(ref, out, table=table, original=original)
+    path = archive.export(ref, out, table=table, original=original, force=force)
     note(f"wrote {path}")
 
 

@@ -26,7 +26,7 @@ from atdarchive.diff.keyed import (
 )
 from atdarchive.diff.sources import declared_key_for, record_tables, table_names, table_sha
 from atdarchive.diff.tables import check_columns_exist, diff_core, diff_tables
-from atdarchive.diff.types import DiffOptions, SnapshotDiff, TableDiff
+from atdarchive.diff.types import DiffOptions, SnapshotDiff, TableDiff, release_sides
 from atdarchive.keys import is_near_unique, is_unique_nonnull
 
 #: Rows read from Parquet per batch of row groups (bounds memory while taking rows).
@@ -60,7 +60,8 @@ def diff_snapshots(
                     allcols |= {c["name"] for c in record_tables(snap).get(n, {}).get(
                         "schema", [])} or set(parquet_schema(snap, n).names)
         check_columns_exist(options, allcols, "either snapshot")
-    out = SnapshotDiff(getattr(a, "id", None), getattr(b, "id", None), {})
+    out = SnapshotDiff(getattr(a, "id", None), getattr(b, "id", None), {},
+                       about=release_sides(a, b))
     for n in names:
         if n not in names_b:
             out.tables_removed.append(n)
@@ -68,6 +69,7 @@ def diff_snapshots(
             out.tables_added.append(n)
         out.tables[n] = diff_snapshot_table(a, b, n, options, cache_dir=cache_dir,
                                             declared_keys=declared_keys)
+        out.tables[n].about = out.about
     return out
 
 

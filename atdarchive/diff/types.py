@@ -111,6 +111,7 @@ class TableDiff:
     notes: list[str] = field(default_factory=list)
     rows_renamed: pa.Table = field(default_factory=RENAMED_SCHEMA.empty_table)
     duplicate_keys: list[dict] = field(default_factory=list)
+    about: dict | None = None  # the releases compared (`release_sides`), for titles
 
     def is_empty(self) -> bool:
         return not any(self.counts.values())
@@ -129,6 +130,7 @@ class SnapshotDiff:
     tables: dict[str, TableDiff]
     tables_added: list[str] = field(default_factory=list)
     tables_removed: list[str] = field(default_factory=list)
+    about: dict | None = None  # the releases compared (`release_sides`), for titles
 
     @property
     def counts(self) -> dict[str, int]:
@@ -139,6 +141,17 @@ class SnapshotDiff:
 
     def is_empty(self) -> bool:
         return not any(self.counts.values())
+
+
+def release_sides(a: Any, b: Any) -> dict | None:
+    """Dataset, publication dates and short ids of the two snapshots a diff compares
+    (None when they are not archived snapshots)."""
+    ra, rb = getattr(a, "record", None), getattr(b, "record", None)
+    if not (isinstance(ra, dict) and isinstance(rb, dict) and "id" in ra and "id" in rb):
+        return None
+    side = {k: {"id": r["id"], "short_id": r["id"][:10], "published": r.get("published"),
+                "channel": r.get("channel")} for k, r in (("old", ra), ("new", rb))}
+    return {"dataset": rb.get("dataset"), **side}
 
 
 def total_counts(counts: Any) -> dict[str, int]:

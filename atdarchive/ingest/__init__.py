@@ -15,6 +15,7 @@ rename files freely and web servers hand out HTML error pages under ``.xlsx`` na
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,24 @@ def _markup_error(path: Path, text: bytes) -> IngestError:
     return IngestError(f"{path.name}: is HTML, not a spreadsheet (starts with {text[:20]!r})")
 
 
+_CONFLICT_RE = re.compile(rb"^(?:<{7}|={7}|>{7})(?: |\r?$)", re.MULTILINE)
+_CONFLICT_SCAN = 4 << 20  # the first 4 MiB: markers sit near what was edited
+
+
+def conflict_marker_error(path: Path) -> IngestError | None:
+    """A text file holding git merge-conflict markers: the agency published a file in the
+    middle of an unresolved merge. Said as such, not as "HTML" or "ragged row"."""
+    with path.open("rb") as handle:
+        data = handle.read(_CONFLICT_SCAN)
+    match = _CONFLICT_RE.search(data)
+    if match is None or b"\x00" in data[:_HEAD]:
+        return None
+    line = data.count(b"\n", 0, match.start()) + 1
+    shown = data[match.start():data.find(b"\n", match.start())].decode("utf-8", "replace")
+    return IngestError(f"{path.name}: holds git merge-conflict markers ({shown.strip()[:40]!r} "
+                       f"at line {line}): an unresolved merge was published, not a table")
+
+
 def sniff_format(path: Path) -> str:
     """The reader to use for `path`, from its first bytes, then its extension."""
     with path.open("rb") as handle:
@@ -80,7 +99,7 @@ def sniff_format(path: Path) -> str:
         return "parquet"
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if text.startswith(b"<"):
-        raise _markup_error(path, text)
+        raise conflict_marker_error(path) or _markup_error(path, text)
     if text.startswith((b"{", b"[")):
         return "json"
     suffix = path.suffix.lower()
@@ -102,11 +121,13 @@ def read_publication(
     delimiter: str | None = None,
     encoding: str | None = None,
     spec: dict[str, Any] | None = None,
+    json_path: str | None = None,
 ) -> Publication:
     """Read one original publication file into its tables, notes and stated dates.
 
     `format` skips sniffing (one of `FORMATS`); `delimiter`/`encoding` apply to CSV/TSV;
-    `spec` is the extraction spec for workbooks (see `xlsx.read_workbook`). Every problem
+    `spec` is the extraction spec for workbooks (see `xlsx.read_workbook`); `json_path`
+    picks the list of records inside a JSON document (`a.b`). Every problem
     with the file is an `IngestError` naming it.
     """
     path = Path(path)
@@ -123,12 +144,14 @@ def read_publication(
         fmt = sniff_format(path)
         if fmt not in _WORKBOOKS:
             raise IngestError(f"{path.name}: not a workbook (its content reads as {fmt})")
+    if fmt in ("csv", "tsv", "json") and (conflict := conflict_marker_error(path)):
+        raise conflict
     if fmt in ("csv", "tsv"):
         return read_csv(
             path, delimiter=delimiter or ("\t" if fmt == "tsv" else None), encoding=encoding
         )
     if fmt == "json":
-        return read_json(path)
+        return read_json(path, json_path)
     if fmt == "parquet":
         return read_parquet(path)
     return read_workbook(path, spec, fmt=fmt)

@@ -76,6 +76,7 @@ class Publication:
     stated_dates: list[StatedDate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reader: str = ""
+    json_path: str | None = None  # where in a JSON document the records were found
 
 
 def cell_address(sheet: str | None, column: str, row: int) -> str:

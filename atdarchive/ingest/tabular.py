@@ -346,7 +346,8 @@ def _json_rows(path: Path, obj: Any) -> tuple[list[str], list[list[Any]]]:
             return _json_rows(path, obj["data"])
         raise IngestError(
             f"{path.name}: not tabular: expected a list of records or "
-            '{"columns": [...], "data": [[...]]}'
+            '{"columns": [...], "data": [[...]]}; keys found: '
+            + ", ".join(repr(k) for k in list(obj)[:20])
         )
     if not isinstance(obj, list):
         raise IngestError(f"{path.name}: not tabular: the JSON document is a single value")
@@ -361,8 +362,52 @@ def _json_rows(path: Path, obj: Any) -> tuple[list[str], list[list[Any]]]:
     return columns, [[record.get(key) for key in columns] for record in obj]
 
 
-def read_json(path: Path) -> Publication:
-    """Read a JSON list of records or a {"columns", "data"} object as one table `data`."""
+def record_lists(obj: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    """Dotted paths of every non-empty list of records (objects) inside wrapper objects."""
+    out: list[str] = []
+    if not isinstance(obj, dict) or depth > 8:
+        return out
+    for key, value in obj.items():
+        where = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            out.append(where)
+        elif isinstance(value, dict):
+            out += record_lists(value, where, depth + 1)
+    return out
+
+
+def _at_path(path: Path, obj: Any, json_path: str) -> Any:
+    here = obj
+    for part in json_path.split("."):
+        if not isinstance(here, dict) or part not in here:
+            found = record_lists(obj)
+            raise IngestError(
+                f"{path.name}: --json-path {json_path!r}: no {part!r} there; lists of "
+                f"records found: {', '.join(found) or 'none'}")
+        here = here[part]
+    return here
+
+
+def _unwrap(path: Path, obj: Any, json_path: str | None) -> tuple[Any, str | None]:
+    """The list of records a document holds: at `json_path`, or the one list inside
+    wrapper objects (`{"metadata": {...}, "facilities": [...]}`), with its path."""
+    if json_path:
+        return _at_path(path, obj, json_path), json_path
+    if not isinstance(obj, dict) or ("columns" in obj and "data" in obj) or isinstance(
+            obj.get("data"), list):
+        return obj, None
+    found = record_lists(obj)
+    if len(found) == 1:
+        return _at_path(path, obj, found[0]), found[0]
+    if len(found) > 1:
+        raise IngestError(f"{path.name}: several lists of records ({', '.join(found[:10])}); "
+                          "pick one with --json-path")
+    return obj, None
+
+
+def read_json(path: Path, json_path: str | None = None) -> Publication:
+    """Read a JSON list of records or a {"columns", "data"} object as one table `data`;
+    records inside wrapper objects are found (or picked with `json_path`)."""
     raw = path.read_bytes()
     try:
         obj = json.loads(raw.decode("utf-8-sig"))
@@ -376,6 +421,7 @@ def read_json(path: Path) -> Publication:
         ) from None
     except RecursionError:
         raise IngestError(f"{path.name}: not tabular: JSON nested too deeply") from None
+    obj, found_at = _unwrap(path, obj, json_path)
     columns, rows = _json_rows(path, obj)
     if not columns:  # `[{}]`: rows without any column are no table at all
         raise IngestError(f"{path.name}: not tabular: the records have no fields")
@@ -393,7 +439,9 @@ def read_json(path: Path) -> Publication:
         data=pa.table(arrays, names=names),
         source_rows=list(range(1, len(rows) + 1)),
     )
-    return Publication(format="json", tables=[extracted], reader="json")
+    notes = [f"records read from the JSON path {found_at!r}"] if found_at else []
+    return Publication(format="json", tables=[extracted], reader="json", notes=notes,
+                       json_path=found_at)
 
 
 def read_parquet(path: Path) -> Publication:

@@ -18,6 +18,7 @@ from typing import Any
 from atdarchive import checks
 from atdarchive.audit import SEVERITIES, AuditReport, Finding
 from atdarchive.render.safe import markdown
+from atdarchive.util import number
 
 __all__ = ["render_html", "render_markdown", "render_text", "write_report"]
 
@@ -37,12 +38,8 @@ def _fmt(value: Any) -> str:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return str(value)
-        return f"{value:,.4g}" if abs(value) < 1e15 else f"{value:.4g}"
+    if isinstance(value, int | float):
+        return number(value)
     if isinstance(value, dict):
         return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
     if isinstance(value, list):
@@ -61,7 +58,7 @@ CSS = """
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
 color:var(--ink);background:var(--bg)}
-main{max-width:1120px;margin:0 auto;padding:28px 28px 60px}
+main{max-width:min(1800px,100%);margin:0 auto;padding:28px 28px 60px}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:34px 0 10px;padding-bottom:4px;
 border-bottom:2px solid var(--line)}h3{font-size:16px;margin:22px 0 8px}
 .sub{color:var(--muted);margin:0 0 18px}

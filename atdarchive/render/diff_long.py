@@ -1,7 +1,9 @@
 """The long layout: one line per change (`--format csv|parquet|jsonl`).
 
 Columns `table, change, key, old_row, new_row, column, old, new, abs_change,
-rel_change, old_cell, new_cell` (see `atdarchive.render.diff_writers`).
+rel_change, old_cell, new_cell` (see `atdarchive.render.diff_writers`); CSV and
+Parquet also carry each key column as a real column after `key` (named as in the
+table, `key:NAME` where that clashes), so a spreadsheet or DuckDB can filter on it.
 """
 
 from __future__ import annotations
@@ -51,13 +53,25 @@ def long_records(diff: TableDiff | SnapshotDiff, as_objects: bool) -> Iterator[d
 
 
 def long_table(diff: TableDiff | SnapshotDiff) -> pa.Table:
-    """All changes as one Arrow table (the CSV/Parquet layout)."""
-    recs = list(long_records(diff, as_objects=False))
+    """All changes as one Arrow table (the CSV/Parquet layout), key columns included."""
+    recs = list(long_records(diff, as_objects=True))
+    names = list(dict.fromkeys(k for td in records.as_snapshot_diff(diff).tables.values()
+                               for k in (td.key or [])))
+    keys = [r["key"] or {} for r in recs]
     for r in recs:
         for k in ("abs_change", "rel_change"):
             if isinstance(r[k], str):  # "NaN"/"Infinity" from jsonable
                 r[k] = float(r[k].replace("Infinity", "inf"))
-    return pa.Table.from_pylist(recs, schema=LONG_SCHEMA)
+        for k in ("key", "old", "new"):
+            if isinstance(r[k], dict):
+                r[k] = records.dumps(r[k])
+    table = pa.Table.from_pylist(recs, schema=LONG_SCHEMA)
+    at = LONG_SCHEMA.get_field_index("key") + 1
+    for offset, name in enumerate(names):
+        values = [None if (v := key.get(name)) is None else str(v) for key in keys]
+        label = f"key:{name}" if name in LONG_SCHEMA.names else name
+        table = table.add_column(at + offset, label, pa.array(values, pa.string()))
+    return table
 
 
 def write_jsonl(diff: TableDiff | SnapshotDiff, out: records.Out, **_: object) -> None:

@@ -7,7 +7,14 @@ import html
 from typing import Any
 
 from atdarchive.diff.types import ROW_EXTRAS, SnapshotDiff, TableDiff
-from atdarchive.render.diff_records import Out, as_snapshot_diff, delta, emit, key_text
+from atdarchive.render.diff_records import (
+    Out,
+    as_snapshot_diff,
+    delta,
+    diff_title,
+    emit,
+    key_text,
+)
 
 Section = tuple[str, list[str], list[list[Any]]]  # (title, header, rows)
 
@@ -35,10 +42,6 @@ def _sections(td: TableDiff, limit: int | None) -> list[Section]:
     return out
 
 
-def _title(sd: SnapshotDiff) -> str:
-    return f"Diff {sd.a_id} \u2192 {sd.b_id}" if sd.a_id or sd.b_id else "Diff"
-
-
 def _counts_line(sd: SnapshotDiff) -> str:
     return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sd.counts.items())
 
@@ -52,7 +55,7 @@ def _md_escape(v: Any) -> str:
 
 def render_markdown(diff: TableDiff | SnapshotDiff, *, limit: int | None = None) -> str:
     sd = as_snapshot_diff(diff)
-    lines = [f"# {_title(sd)}", "", _counts_line(sd)]
+    lines = [f"# {diff_title(sd)}", "", _counts_line(sd)]
     for name, td in sd.tables.items():
         lines += ["", f"## {name}", ""]
         lines.append(f"Key: {_md_escape(', '.join(td.key))} ({td.key_source})" if td.key
@@ -76,7 +79,7 @@ def render_html(diff: TableDiff | SnapshotDiff, *, limit: int | None = None) -> 
     """One self-contained HTML page (inline CSS, no scripts, no external links)."""
     sd = as_snapshot_diff(diff)
     e = html.escape
-    title = _title(sd)
+    title = diff_title(sd)
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1>",
              "<p>" + e(_counts_line(sd)) + "</p>"]

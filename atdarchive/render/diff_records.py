@@ -22,7 +22,21 @@ def as_snapshot_diff(diff: TableDiff | SnapshotDiff) -> SnapshotDiff:
     """A one-table diff wrapped as a snapshot diff (writers handle only the latter)."""
     if isinstance(diff, SnapshotDiff):
         return diff
-    return SnapshotDiff(None, None, {diff.table: diff})
+    about = diff.about or {}
+    return SnapshotDiff((about.get("old") or {}).get("id"), (about.get("new") or {}).get("id"),
+                        {diff.table: diff}, about=diff.about)
+
+
+def diff_title(sd: SnapshotDiff) -> str:
+    """`ice: 2025-08-29 (4f0c1e2a9b) → 2025-09-11 (77d2c0e1aa)`: dataset, dates, short ids."""
+    if sd.about:
+        old, new = sd.about["old"], sd.about["new"]
+        channel = f" [{new['channel']}]" if new.get("channel") not in (None, "public") else ""
+        return (f"{sd.about['dataset']}{channel}: {old['published']} ({old['short_id']}) "
+                f"\u2192 {new['published']} ({new['short_id']})")
+    if sd.a_id or sd.b_id:
+        return f"Diff {(sd.a_id or '')[:10]} \u2192 {(sd.b_id or '')[:10]}"
+    return "Diff"
 
 
 def emit(text: str, out: Out) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from atdarchive.diff.types import ROW_EXTRAS, ROW_INDEX, SnapshotDiff, TableDiff
-from atdarchive.render.diff_records import Out, as_snapshot_diff, delta, key_text
+from atdarchive.render.diff_records import Out, as_snapshot_diff, delta, diff_title, key_text
 
 Segment = tuple[str, str]  # (text, rich style)
 
@@ -145,7 +145,9 @@ def _text_lines(diff: TableDiff | SnapshotDiff, limit: int | None,
     c = sd.counts
     out: list[list[Segment]] = []
     head = ""
-    if sd.a_id or sd.b_id:
+    if sd.about:  # dataset, dates and short ids on a line of their own
+        out.append([(diff_title(sd), "bold")])
+    elif sd.a_id or sd.b_id:
         head = f"{(sd.a_id or '-')[:10]} \u2192 {(sd.b_id or '-')[:10]}: "
     summary = (
         f"{_n(c['rows_changed'], 'row')} changed ({_n(c['cells_changed'], 'cell')}), "

@@ -54,8 +54,9 @@ line per change, with columns: `table, change, key, old_row, new_row, column,
 old, new, abs_change, rel_change, old_cell, new_cell`. `change` is a schema
 change kind, `row_added`, `row_removed` or `cell_changed`; `key` is a JSON
 object of key values (null for keyless tables); for added/removed rows `new`
-/`old` hold the whole row as a JSON object. (JSONL writes the same records with
-`key` and row values as JSON objects rather than strings.)
+/`old` hold the whole row as a JSON object. CSV and Parquet add each key column as a
+real column after `key` (named as in the table; `key:NAME` on a clash). (JSONL writes
+the same records with `key` and row values as JSON objects rather than strings.)
 
 Text — grouped by row: `Total  Feb 21631 → 21630 (−1)  Apr 22819 → 22817 (−2)`,
 wrapped to 80 columns, coloured only when writing to a terminal; `limit` caps

@@ -49,10 +49,40 @@ def flags(record: dict[str, Any], summary: dict[str, Any]) -> list[str]:
     return out
 
 
-def log_entry(row: dict[str, Any]) -> str:
+def crowded_days(published: list[str]) -> set[str]:
+    """Days on which more than one of these releases was published: there, times show."""
+    seen: set[str] = set()
+    crowded: set[str] = set()
+    for value in published:
+        (crowded if value[:10] in seen else seen).add(value[:10])
+    return crowded
+
+
+def when(published: str, crowded: set[str]) -> str:
+    """A release's date, with its time (UTC as recorded) when its day is crowded."""
+    if published[:10] in crowded and len(published) > 10:
+        return published[:16].replace("T", " ")
+    return published[:10]
+
+
+STRIKE, PLAIN = "\x1b[9m", "\x1b[0m"
+
+
+def struck(text: str, terminal: bool) -> str:
+    """Struck out on a terminal; elsewhere the words say it (`[retracted]`)."""
+    return f"{STRIKE}{text}{PLAIN}" if terminal else text
+
+
+def log_entry(row: dict[str, Any], terminal: bool = False) -> str:
     rec = row["record"]
     head = f"snapshot {row['short_id']}  {rec['dataset']}  published {rec['published']}"
+    if row.get("retracted"):
+        head = struck(head, terminal) + "  [retracted]"
     lines = [head + (f"  ({rec['channel']})" if rec["channel"] != "public" else "")]
+    if row.get("retracted"):
+        event = row["retracted"]
+        lines.append(_field("retracted", f"{event['at'][:10]} by {event.get('archivist', '')}: "
+                                         f"{event['reason']}"))
     if row["tags"]:
         lines[0] += "  tags: " + ", ".join(row["tags"])
     fields = [
@@ -76,6 +106,9 @@ def log_entry(row: dict[str, Any]) -> str:
         last = row["checks"][-1]
         lines.append(_field("checked", f"re-fetched {len(row['checks'])} time(s), unchanged; "
                                        f"last {last['fetched_at']} from {last['final_url']}"))
+    for note in row.get("annotations") or []:
+        announced = " (agency's notice of a revision)" if note.get("announces_revision") else ""
+        lines.append(_field("note", f"{note['at'][:10]}{announced}: {note['note']}"))
     if rec.get("message"):
         lines.append("")
         lines += textwrap.wrap(rec["message"], WIDTH - 4, initial_indent="    ",
@@ -83,13 +116,19 @@ def log_entry(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def log_oneline(row: dict[str, Any]) -> str:
+def log_oneline(row: dict[str, Any], crowded: set[str] = frozenset(),  # type: ignore[assignment]
+                terminal: bool = False) -> str:
     rec = row["record"]
     channel = "" if rec["channel"] == "public" else f" [{rec['channel']}]"
     change = describe(row["summary"])
     severity = (row.get("audit") or {}).get("severity")
     marks = " !" if flags(rec, row["summary"]) or severity == "alert" else ""
-    text = f"{row['short_id']} {rec['published'][:10]}{channel}{marks} {change}"
+    head = f"{row['short_id']} {when(rec['published'], crowded)}{channel}"
+    if row.get("retracted"):
+        text = f"{head} [retracted] {row['retracted']['reason']}"
+        text = text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
+        return struck(text, terminal)
+    text = f"{head}{marks} {change}"
     if rec.get("message"):
         text += f" — {rec['message'].splitlines()[0]}"
     return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
