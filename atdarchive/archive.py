@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from atdarchive.audit import AuditOptions, AuditReport, Finding
     from atdarchive.fetch import FetchResult
     from atdarchive.remotes import Remote, TransferResult
+    from atdarchive.sources import Source
     from atdarchive.verify import Problem
+    from atdarchive.watch import WatchOptions, WatchResult
 
 GITIGNORE = f"/{STATE_DIR}/\n"
 
@@ -117,6 +119,7 @@ class Archive(ArchiveContext):
                     "checks": checks.get(entry.id, []),
                     "retracted": history.retracted(entry.id),
                     "annotations": history.annotations.get(entry.id, []),
+                    "events": history.events_about(entry.id),
                 }))
         rows.sort(key=lambda pair: pair[0], reverse=True)
         out = [row for _, row in rows[:limit]] if limit else [row for _, row in rows]
@@ -124,6 +127,31 @@ class Archive(ArchiveContext):
             row["summary"] = summary_against(self, row["record"], row["parent"])
             row["audit"] = None if row["retracted"] else cached_flags(self, row["id"])
         return out
+
+    def add_source(self, dataset: str, *, page: str | None = None, link: str | None = None,
+                   url: str | None = None, published: str = "filename:%m%d%Y",
+                   channel: str = "public") -> Source:
+        """Watch a landing page (`page` + `link` regex) or a direct `url` for DATASET."""
+        from atdarchive.sources import Source, add_source
+
+        return add_source(self, dataset, Source(page=page, link=link, url=url,
+                                                published=published, channel=channel))
+
+    def watch(self, datasets: list[str] | None = None, options: WatchOptions | None = None,
+              *, progress: Progress | None = None) -> WatchResult:
+        """One pass over every source: new releases committed with their WARC capture,
+        everything else a `watch` ledger event (`atdarchive.watch`)."""
+        from atdarchive.watch import watch
+
+        return watch(self, datasets, options, progress=progress)
+
+    def export_warc(self, dataset: str, out: str | os.PathLike[str], *,
+                    force: bool = False) -> Path:
+        """Every WARC capture of DATASET (snapshots' and watch events'), ledger order, as
+        one `.warc.gz` file that standard tools replay."""
+        from atdarchive.captures import export_warc
+
+        return export_warc(self, dataset, Path(out), force=force)
 
     def retract(self, ref: str, reason: str, *, archivist: str | None = None) -> Snapshot:
         """Record DATASET@REF as a false entry: kept, but out of the history views."""

@@ -81,7 +81,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atdarchive import checks
-from atdarchive.checks import folded_column, restoration, unparsed
+from atdarchive.checks import folded_column, restoration, unparsed, watch_events
 from atdarchive.checks.base import RANK as _RANK
 from atdarchive.checks.base import SEVERITIES, AuditOptions, Finding, Release, row_name
 from atdarchive.checks.base import finding as _finding
@@ -1299,6 +1299,7 @@ def audit(archive: ArchiveContext, dataset: str, options: AuditOptions | None = 
             releases.append(_release_row(aud, entry, None))
     order = {e.id: e.order_key() for e in history.entries}
     releases.sort(key=lambda row: order[row["id"]])
+    findings += watch_events.findings(history, channels, since)
     if options.channels and len(channels) > 1:
         findings += _check_channels(aud, channels, since)
     findings = _sort(findings, history)

@@ -35,6 +35,7 @@ from atdarchive.util import (
 )
 
 RECORD_VERSION = 1
+CAPTURE_FILE = "evidence/capture.warc.gz"  # the WARC of the fetch, when watch fetched it
 
 
 @dataclass
@@ -56,11 +57,14 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
            format: str | None = None, delimiter: str | None = None,
            encoding: str | None = None, evidence: dict[str, Any] | None = None,
            json_path: str | None = None, keep_unparsed: bool = False,
+           capture: Path | None = None, published_source: str | None = None,
            ) -> CommitResult:
     """Ingest FILE as a new immutable snapshot of DATASET (one ledger line, one git commit).
 
     `keep_unparsed`: a file no reader can parse is still what the agency served; it
     is archived as an evidence-only snapshot (no tables, `parse_error` in the record).
+    `capture`: a WARC file of the exchange that fetched it, kept in the snapshot as
+    `evidence/capture.warc.gz` (its digest in the record, like every file).
     """
     from atdarchive.ingest import read_publication
     from atdarchive.ingest.model import Publication
@@ -94,13 +98,14 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
             parse_error = str(exc)
             publication = Publication(format="unparsed", tables=[], reader="none")
         # the file's own problems first, then a missing date
-        published, published_source = given or resolve_published(None, path.name, evidence)
+        published, derived_from = given or resolve_published(None, path.name, evidence)
+        published_source = published_source or derived_from  # watch says which policy
         if given is None:
             _refuse_duplicate(history, path, original_sha, channel, published)
         staged = ctx.store.new_staging_dir(dataset)
         try:
             record = _unless_no_space(path, lambda: stage(staged, config, path, original_sha,
-                                                          publication))
+                                                          publication, capture))
             parent_entry = None if parse_error else parent_for(history, channel, published)
             record.update({
                 "dataset": dataset, "channel": channel, "published": published,
@@ -184,7 +189,7 @@ def _unless_no_space(path: Path, step: Any) -> Any:
 
 
 def stage(staged: Path, config: DatasetConfig, path: Path, original_sha: str,
-          publication: Any) -> dict[str, Any]:
+          publication: Any, capture: Path | None = None) -> dict[str, Any]:
     """Write original + tables into the staging directory; return the record's data part."""
     import pyarrow as pa
 
@@ -234,6 +239,10 @@ def stage(staged: Path, config: DatasetConfig, path: Path, original_sha: str,
     if publication.cells is not None:
         write_table(publication.cells, staged / "cells.parquet")
         add_file("cells.parquet")
+    if capture is not None:
+        (staged / "evidence").mkdir()
+        shutil.copyfile(capture, staged / CAPTURE_FILE)
+        add_file(CAPTURE_FILE)
     return {
         "original": {"name": path.name, "file": original_rel, "size": path.stat().st_size,
                      "sha256": original_sha, "format": publication.format},
@@ -243,6 +252,7 @@ def stage(staged: Path, config: DatasetConfig, path: Path, original_sha: str,
         "notes": list(publication.notes),
         "reader": publication.reader,
         "json_path": publication.json_path,
+        "capture": CAPTURE_FILE if capture is not None else None,
     }
 
 

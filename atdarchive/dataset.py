@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from atdarchive.errors import AtdError
+from atdarchive.sources import Source, parse_sources, sources_problem
 from atdarchive.tomlwriter import dumps
 from atdarchive.util import atomic_write, check_name
 
@@ -29,6 +30,7 @@ class DatasetConfig:
     extract: dict[str, Any] = field(default_factory=dict)
     hierarchy: dict[str, dict[str, Any]] = field(default_factory=dict)
     audit: dict[str, Any] = field(default_factory=dict)
+    sources: list[Source] = field(default_factory=list)  # watched pages and URLs
 
     @classmethod
     def load(cls, path: Path) -> DatasetConfig:
@@ -50,6 +52,7 @@ class DatasetConfig:
             extract=dict(data.get("extract", {})),
             hierarchy={k: dict(v) for k, v in data.get("hierarchy", {}).items()},
             audit=dict(data.get("audit", {})),
+            sources=parse_sources(data.get("sources", [])),
         )
 
     def save(self, path: Path) -> None:
@@ -65,6 +68,8 @@ class DatasetConfig:
             data["hierarchy"] = self.hierarchy
         if self.audit:
             data["audit"] = self.audit
+        if self.sources:
+            data["sources"] = [s.to_toml() for s in self.sources]
         return dumps(data, comments={
             "keys": "key columns per table; tables not listed get an inferred key"})
 
@@ -91,7 +96,7 @@ def schema_problem(data: dict[str, Any]) -> str | None:
     A config can come from someone else's archive, so every key's type is
     checked here once; nothing downstream has to guess.
     """
-    allowed = {"name", *TEXT_FIELDS, "keys", "extract", "hierarchy", "audit"}
+    allowed = {"name", *TEXT_FIELDS, "keys", "extract", "hierarchy", "audit", "sources"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         return f"unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
@@ -110,8 +115,9 @@ def schema_problem(data: dict[str, Any]) -> str | None:
     for table, columns in keys.items():
         if not _is_str_list(columns):
             return f"keys.{table} must be a non-empty list of column names"
-    problem = _hierarchy_problem(data.get("hierarchy", {})) or _audit_problem(
-        data.get("audit", {}))
+    problem = (_hierarchy_problem(data.get("hierarchy", {}))
+               or _audit_problem(data.get("audit", {}))
+               or sources_problem(data.get("sources", [])))
     if problem:
         return problem
     extract = data.get("extract", {})

@@ -9,6 +9,7 @@ command and reported by `verify` (dataset, line number, problem).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,11 @@ from atdarchive.errors import AtdError
 from atdarchive.paths import is_hex_id, is_safe_relpath
 from atdarchive.util import check_name, parse_published
 
-KNOWN_TYPES = ("snapshot", "tag", "check", "remote_copy", "retract", "annotate")
+KNOWN_TYPES = ("snapshot", "tag", "check", "remote_copy", "retract", "annotate", "watch")
+#: What a `watch` event says happened at a source (README "Watch").
+WATCH_KINDS = ("check", "failed", "no_link", "same_url_revision", "repost", "withdrawn",
+               "reinstated", "page_changed")
+CAPTURE_RE = re.compile(r"captures/([0-9a-f]{64})\.warc\.gz")
 MAX_TEXT = 10_000  # a reason or note longer than this is not a note
 
 
@@ -67,6 +72,8 @@ def record_problem(record: object, dataset: str) -> str | None:
     original = record.get("original")
     if not isinstance(original, dict) or original.get("file") not in files:
         return "original file is not in the record's file list"
+    if record.get("capture") is not None and record["capture"] not in files:
+        return "capture file is not in the record's file list"
     tables = record.get("tables")
     if not isinstance(tables, dict):
         return "tables is not a JSON object"
@@ -101,6 +108,8 @@ def event_problem(event: object, dataset: str, seq: int) -> str | None:
             return "check event without a snapshot id and fetch evidence"
     elif kind == "remote_copy" and not is_hex_id(event.get("snapshot")):
         return "remote copy event without a snapshot id"
+    elif kind == "watch":
+        return watch_problem(event)
     elif kind in ("retract", "annotate"):
         field = "reason" if kind == "retract" else "note"
         text = event.get(field)
@@ -110,6 +119,26 @@ def event_problem(event: object, dataset: str, seq: int) -> str | None:
             return f"{kind} event without a {field} (or one over {MAX_TEXT} characters)"
         if not isinstance(event.get("at"), str):
             return f"{kind} event without a time"
+    return None
+
+
+def watch_problem(event: dict[str, Any]) -> str | None:
+    """Why a `watch` event cannot be trusted: its kind, source id, snapshot and capture."""
+    if event.get("kind") not in WATCH_KINDS:
+        return f"watch event of unknown kind {str(event.get('kind'))[:40]!r}"
+    source = event.get("source")
+    if not (isinstance(source, str) and len(source) == 12 and is_hex_id(source + "0" * 52)):
+        return "watch event without a source id"
+    if not isinstance(event.get("at"), str):
+        return "watch event without a time"
+    if event.get("snapshot") is not None and not is_hex_id(event.get("snapshot")):
+        return "watch event naming a snapshot that is not an id"
+    capture = event.get("capture")
+    if capture is not None:
+        match = CAPTURE_RE.fullmatch(str((capture or {}).get("file", ""))) if isinstance(
+            capture, dict) else None
+        if match is None or capture.get("sha256") != match.group(1):
+            return "watch event capture is not captures/<sha256>.warc.gz with that digest"
     return None
 
 
@@ -150,6 +179,8 @@ class Validator:
         elif kind == "tag" and event["target"] not in self.ids:
             return "tag names no snapshot recorded before it"
         elif (kind in ("check", "remote_copy", "retract", "annotate")
-              and event["snapshot"] not in self.ids):
+              and event["snapshot"] not in self.ids) or (
+                kind == "watch" and event.get("snapshot") is not None
+                and event["snapshot"] not in self.ids):
             return f"{kind} event names no snapshot recorded before it"
         return None

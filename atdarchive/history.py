@@ -91,6 +91,8 @@ class History:
         self.checks: list[dict[str, Any]] = []
         self.retractions: dict[str, dict[str, Any]] = {}  # snapshot id -> retract event
         self.annotations: dict[str, list[dict[str, Any]]] = {}  # snapshot id -> annotate
+        self.watch_events: list[dict[str, Any]] = []  # what `watch` saw, ledger order
+        last_in: dict[str, str] = {}  # channel -> the snapshot last recorded in it
         known = previous.entry_of if previous is not None else {}
         self.entry_of: dict[int, Entry] = {}  # id(record) -> its entry
         for event in events:
@@ -102,6 +104,7 @@ class History:
                     entry = Entry(record, event["seq"])
                 self.entry_of[id(record)] = entry
                 self.entries.append(entry)
+                last_in[record["channel"]] = record["id"]
             elif kind == "tag":
                 self.tags[event["name"]] = event["target"]
                 self.tag_events.append(event)
@@ -111,6 +114,9 @@ class History:
                 self.retractions.setdefault(event["snapshot"], event)
             elif kind == "annotate":
                 self.annotations.setdefault(event["snapshot"], []).append(event)
+            elif kind == "watch":  # about its snapshot, else the one in force when it came
+                about = event.get("snapshot") or last_in.get(event.get("channel") or "public")
+                self.watch_events.append({**event, "about": about})
         self.by_id = {e.id: e for e in self.entries}
         self._channels: dict[str, list[Entry]] = {}
         self._position: dict[str, int] = {}
@@ -153,6 +159,11 @@ class History:
         return sorted((e for e in self.entries if (channel is None or e.channel == channel)
                        and (self.include_retracted or e.id not in self.retractions)),
                       key=Entry.order_key)
+
+    def events_about(self, snapshot_id: str) -> list[dict[str, Any]]:
+        """The watch events about one snapshot (its own, or those that came while it was
+        the release in force), ledger order."""
+        return [e for e in self.watch_events if e.get("about") == snapshot_id]
 
     def retracted(self, snapshot_id: str) -> dict[str, Any] | None:
         """The retract event of a snapshot, or None."""

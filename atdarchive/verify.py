@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
@@ -241,6 +242,7 @@ class _Verifier:
                 self.add(f"line {bad.line}: {bad.problem} (the line is not trusted: every "
                          "other command skips it)", file="ledger.jsonl")
         records = self._records(events)
+        self._captures(events)
         committed_ids = self._git(complete, records)
         self._orphans(set(records), committed_ids)
         total = len(records)
@@ -249,6 +251,31 @@ class _Verifier:
             if self.progress:
                 self.progress(self.dataset, done, total)
         return self.problems
+
+    def _captures(self, events: list[Any]) -> None:
+        """Each watch event's WARC capture is there, a file (no link), of its digest."""
+        from atdarchive.paths import open_nofollow
+
+        for event in events:
+            capture = event.get("capture") if event.get("type") == "watch" else None
+            if not capture:
+                continue
+            path = self.archive.dataset_dir(self.dataset) / capture["file"]
+            try:
+                fd = open_nofollow(path, os.O_RDONLY)
+            except FileNotFoundError:
+                self.add(f"watch capture missing (event line {event['seq']})",
+                         file=capture["file"])
+                continue
+            except OSError:
+                self.add(f"watch capture is not a regular file (event line {event['seq']})",
+                         file=capture["file"])
+                continue
+            with os.fdopen(fd, "rb") as fh:
+                actual = hashlib.sha256(fh.read()).hexdigest()
+            if actual != capture["sha256"]:
+                self.add(f"watch capture has sha256 {actual[:12]}, its event says "
+                         f"{capture['sha256'][:12]}", file=capture["file"])
 
     # -- records -------------------------------------------------------------
     def _records(self, events: list[Any]) -> dict[str, dict[str, Any]]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole product on real releases: six ICE FY2025 detention-statistics workbooks,
 # committed in publication order into a throwaway archive, then inspected, diffed,
-# blamed, audited, verified, pushed, cloned, pinned and cited.
+# blamed, audited, watched, verified, pushed, cloned, pinned and cited.
 # Offline: uses only files in this repository and servers on 127.0.0.1.
 # Output: demo/out/ (archive, clone, remote, reports).
 set -euo pipefail
@@ -140,6 +140,10 @@ step "A second archive: the 2025-08-29 release, then the planted one" \
     atdarchive -C '$OUT/planted-archive' commit $DS '$OUT/planted.xlsx' --published 2025-09-11 | tail -4"
 step "The audit names both first (most significant first; --all for the rest)" \
   atdarchive -C "$OUT/planted-archive" audit $DS --since 2025-09-01
+
+# --- Watch: a local server plays ice.gov over a season ------------------------------
+step "Watch the agency's page: six releases, a silent same-name revision, a withdrawal" \
+  python demo/watch_demo.py "$DATA" "$OUT"
 
 # --- Archivists: shared storage; researchers: clone, pin, load, cite ------------------
 step "Add a shared data remote (a directory here; S3 works the same)" \

@@ -42,6 +42,10 @@ MODULE_COMMANDS: dict[str, dict[str, str]] = {
         "tag": "Name a snapshot.",
         "tags": "List tags.",
     },
+    "watch": {
+        "watch": "One pass over every source: new releases, revisions, withdrawals.",
+        "source": "Where a dataset's releases are watched (pages, URLs).",
+    },
     "notes": {
         "retract": "Retract a false entry (kept, but out of history views).",
         "annotate": "Attach a note to a snapshot.",

@@ -202,7 +202,7 @@ def log(
                     "dataset": r["dataset"], "parent": r["parent"],
                     "tags": r["tags"], "summary": r["summary"], "checks": r["checks"],
                     "audit": r["audit"], "retracted": r["retracted"],
-                    "annotations": r["annotations"]}
+                    "annotations": r["annotations"], "events": r["events"]}
                    for r in rows])
         return
     if not rows:
@@ -251,13 +251,23 @@ def tables(ctx: typer.Context, ref: str = typer.Argument(..., help="DATASET@REF"
 def export(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="DATASET@REF"),
-    out: Path = typer.Option(..., "-o", "--output", help="Output file (.csv or .parquet)."),
+    out: Path = typer.Option(None, "-o", "--output", help="Output file (.csv or .parquet)."),
     table: str = typer.Option(None, help="Table to export (needed if several)."),
     original: bool = typer.Option(False, "--original", help="The original file, byte for byte."),
+    warc: Path = typer.Option(None, "--warc", help="Every WARC capture of the dataset, as "
+                              "one OUT.warc.gz (give DATASET)."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
 ) -> None:
-    """Write a table (CSV/Parquet) or the original publication."""
+    """Write a table (CSV/Parquet), the original publication, or the dataset's WARC."""
     archive = open_archive(ctx)
+    if warc is not None:
+        path = archive.export_warc(ref.partition("@")[0], warc, force=force)
+        note(f"wrote {path}")
+        return
+    if out is None:
+        from atdarchive.errors import AtdError
+
+        raise AtdError("export needs -o OUT (or --warc OUT.warc.gz)")
     path = archive.export(ref, out, table=table, original=original, force=force)
     note(f"wrote {path}")
 

@@ -106,6 +106,16 @@ def log_entry(row: dict[str, Any], terminal: bool = False) -> str:
         last = row["checks"][-1]
         lines.append(_field("checked", f"re-fetched {len(row['checks'])} time(s), unchanged; "
                                        f"last {last['fetched_at']} from {last['final_url']}"))
+    watched = [e for e in row.get("events") or [] if e["kind"] != "check"]
+    checks = [e for e in row.get("events") or [] if e["kind"] == "check"]
+    for event in watched:
+        when = event["at"][:16].replace("T", " ")
+        lines.append(_field("watch", f"{when} {event['kind'].replace('_', ' ')}: "
+                                     f"{event.get('reason') or event.get('url', '')}"))
+    if checks:
+        count = sum(1 + (e.get("checks_since_last") or 0) for e in checks)
+        lines.append(_field("watched", f"checked {count} time(s) by watch, unchanged; last "
+                                       f"recorded {checks[-1]['at']}"))
     for note in row.get("annotations") or []:
         announced = " (agency's notice of a revision)" if note.get("announces_revision") else ""
         lines.append(_field("note", f"{note['at'][:10]}{announced}: {note['note']}"))

@@ -1,0 +1,523 @@
+"""`watch`: one pass over every source of the datasets (README "Watch").
+
+A pass fetches each landing page (kept as evidence), finds the file links the
+source's regex matches, asks for known URLs conditionally (If-None-Match /
+If-Modified-Since), downloads new ones, commits new bytes with their WARC capture,
+and records what else it saw as `watch` ledger events: `same_url_revision` (a file
+replaced in place), `repost` (bytes already archived, under another name or date),
+`withdrawn` (a URL answering 404/410, or a link gone from its page), `reinstated`,
+`page_changed` (the page moved, no new file), `no_link`, `check` and `failed`.
+What a pass knows of earlier ones comes from the ledger alone (so a fresh clone in a
+CI job watches as well as a long-lived machine). `check`, `failed` and `no_link` are
+coalesced: the first of a source's day is written, with its capture; later ones that
+day are only counted locally (`.atdarchive/local/watch-counts.json`) and the count goes
+into the next one written, so a 15-minute schedule adds one git commit per source and
+day, not ninety-six.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import html.parser
+import json
+import os
+import re
+import shutil
+import tempfile
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atdarchive.context import ArchiveContext
+from atdarchive.errors import AtdError
+from atdarchive.sources import Source
+from atdarchive.util import atomic_write, utc_now
+
+#: How much each event matters, as audit severities (`--fail-on`).
+EVENT_SEVERITY = {"same_url_revision": "alert", "withdrawn": "warning", "repost": "warning",
+                  "reinstated": "info", "page_changed": "info", "no_link": "warning",
+                  "failed": "warning", "check": None}
+COALESCED = ("check", "failed", "no_link")
+#: A source's `published` policy as the record's `published_source` (`atdarchive.dates`).
+POLICY_SOURCE = {"filename": "file_name", "last-modified": "last_modified", "captured": "now"}
+FILE_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv", ".tsv", ".json",
+                 ".parquet", ".zip")
+
+
+@dataclass
+class WatchOptions:
+    timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.5
+    delay: float = 1.0           # seconds between two requests to one host
+    budget: float | None = 600.0  # seconds for the whole pass
+
+
+@dataclass
+class SourceOutcome:
+    """What one pass found at one source."""
+
+    dataset: str
+    source: Source
+    snapshots: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)   # written to the ledger
+    counted: list[str] = field(default_factory=list)             # coalesced, counted only
+    notes: list[str] = field(default_factory=list)
+    findings: list[Any] = field(default_factory=list)
+    failed: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "source": self.source.id, "where": self.source.label,
+                "snapshots": self.snapshots,
+                "events": [{k: v for k, v in e.items() if k != "type"} for e in self.events],
+                "counted": self.counted, "notes": self.notes,
+                "findings": [f.to_json() for f in self.findings], "failed": self.failed}
+
+
+@dataclass
+class WatchResult:
+    outcomes: list[SourceOutcome]
+
+    @property
+    def failed(self) -> bool:
+        return any(o.failed for o in self.outcomes)
+
+    @property
+    def news(self) -> list[dict[str, Any]]:
+        """New snapshots and events other than routine checks."""
+        return [e for o in self.outcomes for e in o.events if e["kind"] not in COALESCED] + [
+            {"kind": "new_release", "snapshot": s, "dataset": o.dataset}
+            for o in self.outcomes for s in o.snapshots]
+
+    def worst(self) -> str | None:
+        from atdarchive.checks.base import RANK
+
+        severities = [f.severity for o in self.outcomes for f in o.findings]
+        severities += [s for e in self.news if (s := EVENT_SEVERITY.get(e["kind"]))]
+        return max(severities, key=RANK.__getitem__, default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sources": [o.to_json() for o in self.outcomes], "failed": self.failed,
+                "new_snapshots": [s for o in self.outcomes for s in o.snapshots],
+                "events": self.news and [e for e in self.news if e["kind"] != "new_release"],
+                "worst": self.worst(), "text": self.text()}
+
+    def text(self) -> str:
+        """One line per source that saw something (for chat webhooks and the terminal)."""
+        lines = []
+        for o in self.outcomes:
+            said = [f"new release {s[:10]}" for s in o.snapshots]
+            said += [f"{e['kind'].replace('_', ' ')}: {e.get('reason') or e.get('url', '')}"
+                     for e in o.events if e["kind"] not in ("check",)]
+            if o.failed and not any(e["kind"] == "failed" for e in o.events):
+                said.append(f"failed: {o.failed}")
+            lines.append(f"{o.dataset} {o.source.label}: " + ("; ".join(said) or "unchanged"))
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- what the ledger knows
+
+
+@dataclass
+class _Known:
+    """A source's and its URLs' last state, read from the ledger."""
+
+    urls: dict[str, dict[str, Any]] = field(default_factory=dict)  # url -> last evidence
+    page: dict[str, Any] | None = None
+    written_today: set[str] = field(default_factory=set)  # coalesced kinds already in
+
+
+def _known(ctx: ArchiveContext, dataset: str, source: Source, today: str) -> _Known:
+    known = _Known()
+    history = ctx.history(dataset, include_retracted=True)
+    mine = [(e.seq, "snapshot", e.record.get("fetch") or {}, e.id) for e in history.entries
+            if (e.record.get("fetch") or {}).get("source") == source.id]
+    mine += [(w["seq"], "watch", w, None) for w in history.watch_events
+             if w.get("source") == source.id]
+    for _, kind, item, snapshot_id in sorted(mine, key=lambda m: m[0]):  # ledger order
+        if kind == "snapshot":
+            state = {**item, "snapshot": snapshot_id, "withdrawn": False}
+            for url in {item.get("requested_url"), item.get("final_url")} - {None}:
+                known.urls[url] = state
+            if item.get("page"):
+                known.page = item["page"]
+            continue
+        event = item
+        if event.get("page"):
+            known.page = event["page"]
+        url = event.get("url")
+        if url and event["kind"] in ("withdrawn", "reinstated", "check", "repost",
+                                     "same_url_revision"):
+            state = dict(known.urls.get(url, {}))
+            state.update({k: v for k, v in (event.get("evidence") or {}).items()
+                          if k in ("etag", "last_modified", "sha256")})
+            state["withdrawn"] = event["kind"] == "withdrawn"
+            known.urls[url] = state
+        if event["kind"] in COALESCED and event["at"][:10] == today:
+            known.written_today.add(event["kind"])
+    return known
+
+
+# ---------------------------------------------------------------- links
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href = dict(attrs).get("href")
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, " ".join("".join(self._text).split())))
+            self._href = None
+
+
+def find_links(page: str, base: str, pattern: str) -> list[str]:
+    """Absolute URLs of the page's links whose URL or text matches `pattern`, in page
+    order, each once."""
+    parser = _Links()
+    with contextlib.suppress(Exception):  # broken HTML: the links read so far count
+        parser.feed(page)
+        parser.close()
+    regex = re.compile(pattern)
+    out: list[str] = []
+    for href, text in parser.links:
+        url = urllib.parse.urljoin(base, href.strip())
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            continue
+        url = urllib.parse.urldefrag(url)[0]
+        if (regex.search(url) or regex.search(text)) and url not in out:
+            out.append(url)
+    return out
+
+
+def _looks_like_html(path: Path, headers: dict[str, str], url: str) -> bool:
+    """An HTML page where a file was expected (an error page served with status 200)."""
+    with open(path, "rb") as fh:
+        head = fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    markup = head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+    wanted = urllib.parse.urlsplit(url).path.lower().endswith(FILE_SUFFIXES)
+    return markup and (wanted or "html" in headers.get("content-type", ""))
+
+
+# ---------------------------------------------------------------- one pass
+
+
+def watch(ctx: ArchiveContext, datasets: list[str] | None = None,
+          options: WatchOptions | None = None, progress: Any = None) -> WatchResult:
+    """One pass over every source of DATASETS (default: every dataset with sources)."""
+    from atdarchive.web import Client
+
+    options = options or WatchOptions()
+    names = datasets or [d for d in ctx.dataset_names() if ctx.dataset(d).sources]
+    work = [(d, s) for d in names for s in ctx.dataset(d).sources]
+    if datasets and not work:
+        raise AtdError(f"{', '.join(datasets)}: no [[sources]] to watch; add one with "
+                       "'atdarchive source add DATASET --page URL --link REGEX' (or --url)")
+    client = Client(timeout=options.timeout, retries=options.retries, backoff=options.backoff,
+                    delay=options.delay, budget=options.budget)
+    outcomes = []
+    try:
+        for done, (dataset, source) in enumerate(work, 1):
+            outcomes.append(_watch_source(ctx, client, dataset, source))
+            if progress is not None:
+                progress("watch", done, len(work))
+    finally:
+        client.close()
+    return WatchResult(outcomes)
+
+
+class _Pass:
+    """One source's pass: its scratch directory, captures and the events it makes."""
+
+    def __init__(self, ctx: ArchiveContext, client: Any, dataset: str, source: Source,
+                 scratch: Path) -> None:
+        self.ctx, self.client, self.dataset, self.source = ctx, client, dataset, source
+        self.scratch = scratch
+        self.today = utc_now()[:10]
+        self.known = _known(ctx, dataset, source, self.today)
+        self.out = SourceOutcome(dataset, source)
+        self.pending: list[tuple[dict[str, Any], Path | None]] = []
+
+    def event(self, kind: str, capture: Path | None = None, **fields: Any) -> None:
+        event = {"type": "watch", "kind": kind, "source": self.source.id, "at": utc_now(),
+                 "channel": self.source.channel,
+                 **{k: v for k, v in fields.items() if v is not None}}
+        self.pending.append((event, capture))
+
+    def capture(self) -> Any:
+        from atdarchive.web import Capture
+
+        return Capture(self.scratch)
+
+    def with_page(self, capture: Path) -> Path:
+        """A file's capture preceded by the page that linked it (one WARC)."""
+        from atdarchive.web import join_captures
+
+        page = getattr(self, "page_capture", None)
+        return join_captures([page, capture], self.scratch) if page else capture
+
+    def archived(self, sha256: str) -> tuple[str, str] | None:
+        """(uri, date) of an archived copy of these bytes: its WARC record is a revisit."""
+        same = self.ctx.history(self.dataset, include_retracted=True).find_identical(sha256)
+        if not same:
+            return None
+        record = same[-1].record
+        fetch = record.get("fetch") or {}
+        return (fetch.get("final_url") or record.get("source_url") or
+                f"urn:atdarchive:{self.dataset}:{record['id']}",
+                fetch.get("fetched_at") or record.get("retrieved_at") or record["published"])
+
+
+def _watch_source(ctx: ArchiveContext, client: Any, dataset: str,
+                  source: Source) -> SourceOutcome:
+    scratch = Path(tempfile.mkdtemp(prefix="atdarchive-watch-"))
+    run = _Pass(ctx, client, dataset, source, scratch)
+    try:
+        urls = _page_links(run) if source.page else [str(source.url)]
+        for url in urls or []:
+            _watch_file(run, url)
+        _record(run)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return run.out
+
+
+def _page_links(run: _Pass) -> list[str] | None:
+    """The file links on the source's page (None when the page could not be read)."""
+    from atdarchive.web import FetchFailed
+
+    source, known = run.source, run.known
+    capture = run.capture()
+    headers = {"If-None-Match": known.page["etag"]} if known.page and known.page.get(
+        "etag") else {}
+    try:
+        response = run.client.get(str(source.page), run.scratch, headers=headers,
+                                  capture=capture)
+    except FetchFailed as exc:
+        run.out.failed = str(exc)
+        run.event("failed", capture.close(), url=source.page, reason=str(exc))
+        return None
+    page_ev = {**response.evidence(), "links": None}
+    if response.status == 304 and known.page:
+        links = list(known.page.get("links") or [])
+        page_ev.update(links=links, sha256=known.page.get("sha256"))
+    elif response.status != 200:
+        run.out.failed = f"{source.page}: the page answered {response.status}"
+        run.event("failed", capture.close(), url=source.page, reason=run.out.failed,
+                  page=page_ev)
+        return None
+    else:
+        text = response.body.read_text(encoding="utf-8", errors="replace")
+        links = find_links(text, response.final_url, str(source.link))
+        page_ev["links"] = links
+    run.page_ev = page_ev  # type: ignore[attr-defined]
+    run.page_capture = capture.close()  # type: ignore[attr-defined]
+    before = list((known.page or {}).get("links") or [])
+    superseded = any(url not in before for url in links)  # a new file took the old's place
+    for url in before:
+        if superseded:
+            break
+        if url not in links and not known.urls.get(url, {}).get("withdrawn"):
+            run.event("withdrawn", run.page_capture, url=url, page=page_ev,
+                      snapshot=known.urls.get(url, {}).get("snapshot"),
+                      reason=f"link removed from {source.page}")
+            known.urls.setdefault(url, {})["withdrawn"] = True
+    if not links:
+        note = f"{source.page}: no link matches {source.link!r}"
+        run.out.notes.append(note)
+        run.event("no_link", run.page_capture, url=source.page, reason=note, page=page_ev)
+    elif known.page and page_ev.get("sha256") != known.page.get("sha256") and set(
+            links) == set(before):
+        run.page_changed = True  # type: ignore[attr-defined]
+    return links
+
+
+def _watch_file(run: _Pass, url: str) -> None:
+    from atdarchive.web import FetchFailed
+
+    known = run.known.urls.get(url)
+    headers: dict[str, str] = {}
+    if known and not known.get("withdrawn"):
+        if known.get("etag"):
+            headers["If-None-Match"] = known["etag"]
+        if known.get("last_modified"):
+            headers["If-Modified-Since"] = known["last_modified"]
+    capture = run.capture()
+    page = getattr(run, "page_ev", None)
+    try:
+        response = run.client.get(url, run.scratch, headers=headers, capture=capture,
+                                  archived=run.archived)
+    except FetchFailed as exc:
+        run.out.failed = str(exc)
+        run.event("failed", run.with_page(capture.close()), url=url, reason=str(exc),
+                  page=page)
+        return
+    warc = run.with_page(capture.close())
+    evidence = response.evidence()
+    if response.status == 304:
+        run.event("check", warc, url=url, evidence=evidence, page=page,
+                  snapshot=(known or {}).get("snapshot"))
+        return
+    if response.status in (404, 410):
+        if known and not known.get("withdrawn"):
+            run.event("withdrawn", warc, url=url, evidence=evidence, page=page,
+                      snapshot=known.get("snapshot"), reason=f"{url} answered {response.status}")
+        elif not known:
+            run.out.failed = f"{url}: answered {response.status}"
+            run.event("failed", warc, url=url, evidence=evidence, page=page,
+                      reason=run.out.failed)
+        else:
+            run.event("check", warc, url=url, evidence=evidence, page=page,
+                      reason="still withdrawn")
+        return
+    if response.status != 200:
+        run.out.failed = f"{url}: answered {response.status}"
+        run.event("failed", warc, url=url, evidence=evidence, page=page, reason=run.out.failed)
+        return
+    if _looks_like_html(response.body, response.headers, url):
+        run.out.failed = (f"{url}: an HTML page was served with status 200 where a file was "
+                          "expected; refused")
+        run.event("failed", warc, url=url, evidence=evidence, page=page, reason=run.out.failed)
+        return
+    if known and known.get("withdrawn"):
+        run.event("reinstated", warc, url=url, evidence=evidence, page=page,
+                  snapshot=known.get("snapshot"), reason=f"{url} serves again")
+    history = run.ctx.history(run.dataset, include_retracted=True)
+    if known and response.sha256 == known.get("sha256"):
+        run.event("check", warc, url=url, evidence=evidence, page=page,
+                  snapshot=known.get("snapshot"))
+        return
+    same = history.find_identical(response.sha256 or "")
+    if same:
+        run.event("repost", warc, url=url, evidence=evidence, page=page, snapshot=same[-1].id,
+                  reason=f"{url}: the same bytes as {run.dataset}@{same[-1].short} "
+                         f"(published {same[-1].published})")
+        return
+    _commit_new(run, url, response, warc, known)
+
+
+def _commit_new(run: _Pass, url: str, response: Any, warc: Path,
+                known: dict[str, Any] | None) -> None:
+    from atdarchive.commit import commit
+
+    source = run.source
+    evidence = {**response.evidence(), "source": source.id}
+    if getattr(run, "page_ev", None):
+        evidence["page"] = run.page_ev  # the page that linked it, and its links
+    try:
+        published = source.published_at(response.final_url, response.headers,
+                                         response.fetched_at)
+    except AtdError as exc:
+        run.out.failed = str(exc)
+        run.event("failed", warc, url=url, evidence=evidence, reason=str(exc))
+        return
+    name = _file_name(response.final_url)
+    target = run.scratch / "files" / name
+    target.parent.mkdir(exist_ok=True)
+    os.replace(response.body, target)
+    _record(run)  # what came before it, in order
+    try:
+        result = commit(run.ctx, run.dataset, target, published=published,
+                        source_url=response.final_url, retrieved_at=response.fetched_at,
+                        channel=source.channel, evidence=evidence, capture=warc,
+                        message=f"watch: {source.label}", keep_unparsed=True,
+                        published_source=POLICY_SOURCE[source.published.partition(":")[0]])
+    except AtdError as exc:
+        run.out.failed = f"{name}: not archived: {exc}"
+        run.event("failed", warc, url=url, evidence=evidence, reason=run.out.failed)
+        return
+    snap = result.snapshot
+    run.out.snapshots.append(snap.id)
+    run.out.findings += result.findings
+    run.known.urls[url] = {**evidence, "snapshot": snap.id, "withdrawn": False}
+    if known and known.get("sha256"):
+        run.event("same_url_revision", None, url=url, snapshot=snap.id,
+                  reason=f"{url} was replaced in place: new bytes under the same URL "
+                         f"(was {str(known['sha256'])[:12]}, now {str(response.sha256)[:12]})",
+                  evidence={"previous_sha256": known["sha256"],
+                            "previous_snapshot": known.get("snapshot"), **evidence})
+
+
+def _file_name(url: str) -> str:
+    name = urllib.parse.unquote(Path(urllib.parse.urlsplit(url).path).name)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name).strip("._")
+    return name[:120] or "download"
+
+
+# ---------------------------------------------------------------- writing events
+
+
+def _counts_path(ctx: ArchiveContext) -> Path:
+    return ctx.layout.local / "watch-counts.json"
+
+
+def _record(run: _Pass) -> None:
+    """Append the pass's pending events (one git commit), captures beside the ledger;
+    coalesced kinds already written today are counted instead."""
+    if getattr(run, "page_changed", False) and not any(
+            e["kind"] not in COALESCED for e, _ in run.pending) and not run.out.snapshots:
+        run.event("page_changed", getattr(run, "page_capture", None), url=run.source.page,
+                  page=getattr(run, "page_ev", None),
+                  reason=f"{run.source.page} changed, with no new file")
+        run.page_changed = False  # type: ignore[attr-defined]
+    if not run.pending:
+        return
+    ctx, dataset = run.ctx, run.dataset
+    counts_file = _counts_path(ctx)
+    try:
+        counts = json.loads(counts_file.read_text())
+    except (FileNotFoundError, ValueError):
+        counts = {}
+    keep: list[tuple[dict[str, Any], Path | None]] = []
+    for event, capture in run.pending:
+        slot = f"{dataset}/{run.source.id}/{event['kind']}"
+        if event["kind"] in COALESCED and event["kind"] in run.known.written_today:
+            counts[slot] = counts.get(slot, 0) + 1
+            run.out.counted.append(event["kind"])
+            continue
+        if event["kind"] in COALESCED:
+            event["checks_since_last"] = counts.pop(slot, 0)
+            run.known.written_today.add(event["kind"])
+        keep.append((event, capture))
+    run.pending = []
+    if keep:
+        with ctx.write_lock():
+            paths = []
+            for event, capture in keep:
+                if capture is not None and capture.exists():
+                    event["capture"] = _store_capture(ctx, dataset, capture)
+                    paths.append(ctx.dataset_dir(dataset) / event["capture"]["file"])
+            kinds = ", ".join(sorted({e["kind"] for e, _ in keep}))
+            ctx.record_events(dataset, [e for e, _ in keep],
+                              f"{dataset}: watch {run.source.id} ({kinds})", paths=paths)
+        run.out.events += [e for e, _ in keep]
+    with contextlib.suppress(OSError):
+        atomic_write(counts_file, json.dumps(counts).encode(), durable=False, mkdir=True)
+
+
+def _store_capture(ctx: ArchiveContext, dataset: str, capture: Path) -> dict[str, Any]:
+    """A capture into `datasets/<ds>/captures/<sha256>.warc.gz` (committed to git with
+    its event: page captures are small, and content-addressed)."""
+    digest = hashlib.sha256(capture.read_bytes()).hexdigest()
+    rel = f"captures/{digest}.warc.gz"
+    target = ctx.dataset_dir(dataset) / rel
+    if not target.exists():
+        target.parent.mkdir(exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        shutil.copyfile(capture, tmp)
+        os.replace(tmp, target)
+    return {"file": rel, "sha256": digest, "size": target.stat().st_size}

@@ -1,0 +1,106 @@
+"""A real HTTP server on 127.0.0.1 that plays an agency's site over time (for watch tests
+and the demo): routes are set and changed while it runs; each can answer slowly, fail a
+few times first, ask to retry later, redirect, or cut its body short."""
+
+from __future__ import annotations
+
+import email.utils
+import http.server
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    fail_first: int = 0            # answer `fail_status` this many times first
+    fail_status: int = 500
+    retry_after: str | None = None  # sent with the failures
+    delay: float = 0.0             # seconds before answering
+    cut_after: int | None = None   # send only this many body bytes (Content-Length full)
+    redirect: str | None = None
+    modified: float | None = None  # Last-Modified (and If-Modified-Since support)
+    etag: str | None = None        # ETag (and If-None-Match support)
+    hits: int = 0
+
+
+class AgencySite:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.log: list[tuple[str, dict[str, str]]] = []
+        site = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                site.log.append((self.path, dict(self.headers)))
+                route = site.routes.get(self.path)
+                if route is None:
+                    return self._send(404, b"<html>not found</html>", {"Content-Type":
+                                                                      "text/html"})
+                route.hits += 1
+                if route.delay:
+                    time.sleep(route.delay)
+                if route.hits <= route.fail_first:
+                    extra = {"Retry-After": route.retry_after} if route.retry_after else {}
+                    return self._send(route.fail_status, b"busy", extra)
+                if route.redirect:
+                    return self._send(302, b"", {"Location": route.redirect})
+                headers = dict(route.headers)
+                if route.etag:
+                    headers["ETag"] = route.etag
+                    if self.headers.get("If-None-Match") == route.etag:
+                        return self._send(304, b"", headers)
+                if route.modified is not None:
+                    headers["Last-Modified"] = email.utils.formatdate(route.modified,
+                                                                      usegmt=True)
+                    since = self.headers.get("If-Modified-Since")
+                    if since and email.utils.parsedate_to_datetime(since).timestamp() >= int(
+                            route.modified) and not route.etag:
+                        return self._send(304, b"", headers)
+                self._send(route.status, route.body, headers, route.cut_after)
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str],
+                      cut: int | None = None) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                if cut is not None:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body if cut is None else body[:cut])
+                if cut is not None:
+                    self.wfile.flush()
+                    self.close_connection = True
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> AgencySite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def page(self, path: str, links: list[tuple[str, str]]) -> None:
+        """A landing page at PATH linking (href, text) pairs."""
+        items = "".join(f'<li><a href="{href}">{text}</a></li>' for href, text in links)
+        self.routes[path] = Route(f"<html><body><h1>Statistics</h1><ul>{items}</ul>"
+                                  "</body></html>".encode(), headers={"Content-Type":
+                                                                      "text/html"})
+
+    def file(self, path: str, body: bytes, **options: object) -> Route:
+        self.routes[path] = Route(body, **options)  # type: ignore[arg-type]
+        return self.routes[path]
