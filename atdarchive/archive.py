@@ -318,6 +318,35 @@ class Archive(ArchiveContext):
 
         return findings_for_snapshot(self, self.snapshot(ref), options)
 
+    def vintages(self, dataset: str, table: str | None = None, *, channel: str = "public",
+                 as_of: str | None = None, mode: str = "all") -> Any:
+        """Every value of a table with its `realtime_start` / `realtime_end` (a
+        `pyarrow.Table`; `atdarchive.vintages`). `mode`: all, first-release, latest."""
+        from atdarchive.vintages import vintages
+
+        return vintages(self, dataset, table, channel=channel, as_of=as_of, mode=mode)
+
+    def revisions(self, dataset: str, table: str | None = None, *,
+                  channel: str = "public") -> Any:
+        """Per table, column and period: revision counts, sizes, lags (`pyarrow.Table`)."""
+        from atdarchive.vintages import revisions
+
+        return revisions(self, dataset, table, channel=channel)
+
+    def sql(self, query: str, *, dataset: str | None = None) -> Any:
+        """Run one reading SQL statement over the dataset's views (DuckDB, read-only);
+        a `pyarrow.Table` (`atdarchive.sql`)."""
+        from atdarchive.sql import sql
+
+        return sql(self, query, dataset)
+
+    def sql_export(self, out: str | os.PathLike[str], dataset: str | None = None, *,
+                   force: bool = False) -> Path:
+        """Every SQL view written as a table into a .duckdb or .sqlite file."""
+        from atdarchive.sql import export
+
+        return export(self, Path(out), dataset, force=force)
+
     # -- integrity ---------------------------------------------------------------
     def verify(self, dataset: str | None = None, *, repair: bool = False, fast: bool = False,
                progress: Progress | None = None) -> list[Problem]:

@@ -461,6 +461,28 @@ class _Index:
                 self._save_manifest(manifest)
         raise AssertionError("unreachable: keyless replay cannot break its key")
 
+    def each_state(self, series: Sequence[Entry]) -> Any:
+        """(key, iterator of the state after each release, oldest first): stored states
+        where they are, one pairwise step from the one before elsewhere."""
+        _, key, _ = self.state_at(len(series) - 1, series)  # settles the key, warms it
+        names = self._names(series, key)
+
+        def walk() -> Any:
+            have = set(os.listdir(self.dir))
+            state: _State | None = None
+            for p in range(len(series)):
+                if names[p] in have:
+                    try:
+                        state = _read_state(self.dir / names[p])
+                        yield state
+                        continue
+                    except (OSError, pa.ArrowInvalid, KeyError, ValueError):
+                        pass
+                state = self._step(state, series, p, key)
+                yield state
+
+        return key, walk()
+
     def _build(self, pos: int, series: Sequence[Entry], names: list[str],
                key: list[str] | None, latest: bool = False) -> _State:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -520,6 +542,43 @@ class _Index:
 
 def _base(archive: ArchiveContext) -> Path:
     return archive.layout.blame
+
+
+@dataclass(frozen=True)
+class StateView:
+    """One release's blame state, read-only: every row ever seen (stable positions, new
+    rows appended), which are present, and per column the release each value is from."""
+
+    state: _State
+
+    @property
+    def rows(self) -> int:
+        return self.state.table.num_rows
+
+    def present(self) -> np.ndarray:
+        return self.state.np("_present").astype(bool)
+
+    def columns(self) -> dict[str, int]:
+        """The release's columns -> their index j in the state."""
+        return {self.state.columns[j]: j for j in self.state.present}
+
+    def blamed(self, j: int) -> np.ndarray:
+        """Per row: the series position that gave column j its value (-1: never)."""
+        return self.state.np(f"b{j}").astype(np.int32, copy=False)
+
+    def text(self, j: int, rows: np.ndarray) -> pa.Array:
+        return to_text(self.state.col(f"v{j}").take(pa.array(rows))).cast(pa.string())
+
+    def cells(self, j: int, rows: np.ndarray) -> pa.Array:
+        return self.state.col(f"s{j}").take(pa.array(rows))
+
+
+def states(archive: ArchiveContext, dataset: str, table: str, series: Sequence[Entry], *,
+           channel: str = "public", strict: bool = False) -> tuple[list[str] | None, Any]:
+    """(key, iterator of `StateView` after each release of SERIES) — a publication-order
+    prefix of CHANNEL — from the blame index (what `atdarchive.vintages` reads)."""
+    key, walk = _Index(archive, dataset, channel, table, strict).each_state(series)
+    return key, (StateView(state) for state in walk)
 
 
 def _latest_with(series: Sequence[Entry], table: str) -> Entry | None:

@@ -15,6 +15,7 @@ BENCHES = [
     ("identity", ["identity_bench.py", "--rows", "1000000"]),
     ("blame", ["blame_bench.py", "--releases", "10,50,200"]),
     ("audit", ["audit_bench.py"]),
+    ("vintages", ["vintages_bench.py", "--rows", "100000", "--releases", "50"]),
 ]
 
 if __name__ == "__main__":

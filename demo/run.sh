@@ -181,6 +181,18 @@ step "…and verify names the line (its other complaints here: this clone has no
   bash -c "atdarchive -C '$OUT/hostile' verify $DS --fast 2>&1 | grep -m2 'line ' || true"
 step "Escape sequences in data print as text: a cell holding ESC[2J does not clear the screen" \
   python -c "from atdarchive.render.safe import cell; print(cell('\x1b[2J<script>'))"
+step "Vintages: every value with the interval in which it was the published one (ALFRED-style)" \
+  bash -c "$A vintages $DS --table $BOOKINS --format csv | grep -E 'realtime|^\"Total\",\"Nov\"'"
+step "Revisions per column and month: how often, how much, how long after first release" \
+  $A revisions $DS --table $BOOKINS
+step "SQL over the whole history (DuckDB, read-only): the Nov total, release by release" \
+  $A sql --dataset $DS "SELECT published, Nov FROM history.$BOOKINS WHERE Agency = 'Total' ORDER BY published"
+step "...and the same through the diffs view, with the cell each value came from" \
+  $A sql --dataset $DS "SELECT published, old, new, source_cell FROM diffs.$BOOKINS WHERE Agency = 'Total' AND \"column\" = 'Nov'"
+step "Writing is refused; files outside the archive cannot be read" \
+  bash -c "$A sql --dataset $DS \"SELECT * FROM read_text('/etc/passwd')\" 2>&1 || true; $A sql --dataset $DS 'DROP TABLE releases' 2>&1 || true"
+step "Every view as tables in one SQLite file (for Datasette)" \
+  $A sql --dataset $DS --export "$OUT/history.sqlite"
 step "Pin the snapshot a paper used" $A pin $DS@paper-draft --lock "$OUT/atdarchive.lock"
 step "Load exactly the pinned bytes (every file re-hashed)" python -c "import atdarchive; s = atdarchive.load('$DS', lock='$OUT/atdarchive.lock'); print(s.ref, s.published, len(s.table_names), 'tables')"
 step "Cite it" $A cite $DS@paper-draft --format bibtex

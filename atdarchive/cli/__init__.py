@@ -66,6 +66,11 @@ MODULE_COMMANDS: dict[str, dict[str, str]] = {
         "clone": "Clone an archive and pull the asked snapshots.",
     },
     "pinning": {"pin": "Pin a snapshot in a lockfile for reproducible loads."},
+    "research": {
+        "vintages": "Every value with the interval in which it was the published one.",
+        "revisions": "How often, how much and how late values were revised.",
+        "sql": "Read-only SQL (DuckDB) over releases, history, vintages, diffs.",
+    },
     "citation": {"cite": "Print a citation naming the snapshot id and hashes."},
 }
 # command -> (module, short help): the one table the root group reads.
