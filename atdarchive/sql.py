@@ -30,6 +30,12 @@ from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
 
 SCHEMAS = ("history", "vintages", "blame", "diffs")
+RELEASES = pa.schema([
+    *((n, pa.string()) for n in ("snapshot", "short_id", "published", "published_source",
+                                 "channel", "period", "original_name", "original_sha256",
+                                 "source_url", "retrieved_at", "archivist", "message")),
+    ("tables", pa.int64()), ("rows", pa.int64()), ("retracted", pa.bool_()),
+    ("evidence_only", pa.bool_())])
 READING = ("SELECT", "EXPLAIN")
 
 
@@ -73,7 +79,8 @@ class Catalog:
 
     def _releases(self) -> pa.Table:
         rows = []
-        for e in self.history.listed():
+        every = self.ctx.history(self.dataset, include_retracted=True)
+        for e in every.listed():
             r = e.record
             rows.append({"snapshot": e.id, "short_id": e.short, "published": e.published,
                          "published_source": r.get("published_source"),
@@ -86,7 +93,7 @@ class Catalog:
                          "rows": sum(t.get("rows", 0) for t in r["tables"].values()),
                          "retracted": self.history.retracted(e.id) is not None,
                          "evidence_only": "parse_error" in r})
-        return pa.Table.from_pylist(rows)
+        return pa.Table.from_pylist(rows, schema=RELEASES)
 
     def _findings(self) -> pa.Table:
         from atdarchive.audit import audit
@@ -196,6 +203,7 @@ def check_reading(con: Any, query: str) -> None:
         raise AtdError("sql: no statement given")
     for statement in statements:
         kind = str(statement.type).rpartition(".")[2]
+        kind = {"LOAD": "INSTALL/LOAD"}.get(kind, kind)
         if kind not in READING:
             raise AtdError(f"sql: only reading statements run (SELECT, WITH, DESCRIBE, "
                            f"SUMMARIZE, SHOW, EXPLAIN); this is {kind}")
@@ -236,6 +244,8 @@ def sql(ctx: ArchiveContext, query: str, dataset: str | None = None) -> pa.Table
         return con.sql(query).to_arrow_table()
     except duckdb.CatalogException as exc:
         first = str(exc).splitlines()[0]
+        if "Table" not in first and "table" not in first:
+            raise AtdError(f"sql: {first}") from None
         shown = ", ".join(["releases", "findings", "<table>", *(f"{s}.<table>" for s in
                                                                  SCHEMAS)])
         more = ", ..." if len(catalog.tables) > 6 else ""

@@ -174,6 +174,8 @@ class _Runs:
         for j in set(self.open) - set(columns.values()):  # the column is gone: runs end
             self._close(j, np.flatnonzero(self.open[j]["start"] >= 0), pos)
         for name, j in columns.items():
+            if name in self.key:  # the key names the cell; it is not one of its values
+                continue
             run = self.open.setdefault(j, self._empty(name, n))
             b = view.blamed(j)
             valid = present & (b >= 0)
@@ -273,10 +275,11 @@ def revisions(ctx: ArchiveContext, dataset: str, table: str | None = None, *,
     """Per table, column and period: how often and how much values were revised.
 
     `cells` (values ever published), `revised_cells` and `share_revised`, `revisions`
-    (vintages after the first), `mean_abs_revision` and `mean_rel_revision` (of each
-    revision against the value it replaced, numeric values only), `mean_lag_days` /
-    `max_lag_days` (first release to last change, revised cells), `net_change` (sum of
-    latest − first release)."""
+    (vintages after the first, but not `fills`: a value where there was nothing or 0 —
+    a month filled in — as the audit counts them), `mean_abs_revision` and
+    `mean_rel_revision` (each revision against the value it replaced, numeric only),
+    `mean_lag_days` / `max_lag_days` (first release to last revision, revised cells),
+    `net_change` (latest − first value given, over revised cells)."""
     import duckdb
 
     names = [table] if table else sorted({
@@ -289,35 +292,45 @@ def revisions(ctx: ArchiveContext, dataset: str, table: str | None = None, *,
         con.register("v", v)
         cell = ", ".join(_q(k) for k in keys) + ', "column"'
         part = con.sql(f"""
-            WITH steps AS (
-                SELECT *, lag(value_number) OVER w AS before,
-                       row_number() OVER w AS nth, count(*) OVER (PARTITION BY {cell}) AS n,
-                       first_value(value_number) OVER w AS first_number,
+            WITH ordered AS (
+                SELECT *, lag(value_number) OVER w AS before, lag(value) OVER w AS before_text,
+                       row_number() OVER w AS nth,
                        first_value(realtime_start) OVER w AS first_start
                 FROM v WINDOW w AS (PARTITION BY {cell} ORDER BY realtime_start)),
+            steps AS (  -- a fill (nothing, or 0, before: a month filled in) is no revision
+                SELECT *, nth > 1 AND NOT (coalesce(before_text, '') = '' OR before = 0)
+                          AS revised
+                FROM ordered),
             per_cell AS (
-                SELECT "column", period, max(n) AS n,
-                       max(CASE WHEN nth = n THEN value_number END)
-                         - max(CASE WHEN nth = 1 THEN value_number END) AS net,
-                       max(CASE WHEN nth = n AND n > 1 THEN
-                           date_diff('day', TRY_CAST(left(first_start, 10) AS DATE),
-                                     TRY_CAST(left(realtime_start, 10) AS DATE)) END) AS lag
+                SELECT {cell}, period, bool_or(revised) AS any_revised,
+                       -- latest - first value given (fills and zeros aside)
+                       arg_max(value_number, nth) - arg_min(value_number, nth)
+                           FILTER (WHERE coalesce(value_number, 0) <> 0
+                                   AND (nth = 1 OR revised)) AS net,
+                       max(date_diff('day', TRY_CAST(left(first_start, 10) AS DATE),
+                                     TRY_CAST(left(realtime_start, 10) AS DATE)))
+                           FILTER (WHERE revised) AS lag
                 FROM steps GROUP BY {cell}, period)
             SELECT '{name.replace("'", "''")}' AS "table", s."column", s.period,
                    count(DISTINCT ({cell})) AS cells,
-                   count(DISTINCT CASE WHEN s.n > 1 THEN ({cell}) END) AS revised_cells,
-                   count(*) FILTER (WHERE s.nth > 1) AS revisions,
-                   avg(abs(s.value_number - s.before)) FILTER (WHERE s.nth > 1)
+                   (SELECT count(*) FROM per_cell c WHERE c."column" = s."column"
+                      AND c.period IS NOT DISTINCT FROM s.period AND c.any_revised)
+                       AS revised_cells,
+                   count(*) FILTER (WHERE s.revised) AS revisions,
+                   count(*) FILTER (WHERE s.nth > 1 AND NOT s.revised) AS fills,
+                   avg(abs(s.value_number - s.before)) FILTER (WHERE s.revised)
                        AS mean_abs_revision,
                    avg(abs(s.value_number - s.before) / nullif(abs(s.before), 0))
-                       FILTER (WHERE s.nth > 1) AS mean_rel_revision,
+                       FILTER (WHERE s.revised) AS mean_rel_revision,
                    (SELECT avg(lag) FROM per_cell c WHERE c."column" = s."column"
                       AND c.period IS NOT DISTINCT FROM s.period) AS mean_lag_days,
                    (SELECT max(lag) FROM per_cell c WHERE c."column" = s."column"
                       AND c.period IS NOT DISTINCT FROM s.period) AS max_lag_days,
-                   (SELECT sum(net) FROM per_cell c WHERE c."column" = s."column"
+                   (SELECT sum(net) FILTER (WHERE any_revised) FROM per_cell c
+                      WHERE c."column" = s."column"
                       AND c.period IS NOT DISTINCT FROM s.period) AS net_change
-            FROM steps s GROUP BY s."column", s.period ORDER BY s."column"
+            FROM steps s GROUP BY s."column", s.period
+            ORDER BY s.period NULLS LAST, s."column"
         """).to_arrow_table()
         con.close()
         parts.append(part)

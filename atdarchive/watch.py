@@ -40,6 +40,8 @@ EVENT_SEVERITY = {"same_url_revision": "alert", "withdrawn": "warning", "repost"
                   "reinstated": "info", "page_changed": "info", "no_link": "warning",
                   "failed": "warning", "check": None}
 COALESCED = ("check", "failed", "no_link")
+#: An event's capture goes into git only below this size (pages, 304s, revisits do).
+MAX_GIT_CAPTURE = 256 << 10
 #: A source's `published` policy as the record's `published_source` (`atdarchive.dates`).
 POLICY_SOURCE = {"filename": "file_name", "last-modified": "last_modified", "captured": "now"}
 FILE_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv", ".tsv", ".json",
@@ -66,7 +68,15 @@ class SourceOutcome:
     counted: list[str] = field(default_factory=list)             # coalesced, counted only
     notes: list[str] = field(default_factory=list)
     findings: list[Any] = field(default_factory=list)
-    failed: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> str | None:
+        return "; ".join(self.failures) or None
+
+    def fail(self, reason: str) -> str:
+        self.failures.append(reason)
+        return reason
 
     def to_json(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "source": self.source.id, "where": self.source.label,
@@ -110,9 +120,8 @@ class WatchResult:
         for o in self.outcomes:
             said = [f"new release {s[:10]}" for s in o.snapshots]
             said += [f"{e['kind'].replace('_', ' ')}: {e.get('reason') or e.get('url', '')}"
-                     for e in o.events if e["kind"] not in ("check",)]
-            if o.failed and not any(e["kind"] == "failed" for e in o.events):
-                said.append(f"failed: {o.failed}")
+                     for e in o.events if e["kind"] not in ("check", "failed")]
+            said += [f"failed: {reason}" for reason in o.failures]
             lines.append(f"{o.dataset} {o.source.label}: " + ("; ".join(said) or "unchanged"))
         return "\n".join(lines)
 
@@ -290,6 +299,7 @@ def _watch_source(ctx: ArchiveContext, client: Any, dataset: str,
         urls = _page_links(run) if source.page else [str(source.url)]
         for url in urls or []:
             _watch_file(run, url)
+        _withdrawn_links(run)
         _record(run)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -308,7 +318,7 @@ def _page_links(run: _Pass) -> list[str] | None:
         response = run.client.get(str(source.page), run.scratch, headers=headers,
                                   capture=capture)
     except FetchFailed as exc:
-        run.out.failed = str(exc)
+        run.out.fail(str(exc))
         run.event("failed", capture.close(), url=source.page, reason=str(exc))
         return None
     page_ev = {**response.evidence(), "links": None}
@@ -316,8 +326,8 @@ def _page_links(run: _Pass) -> list[str] | None:
         links = list(known.page.get("links") or [])
         page_ev.update(links=links, sha256=known.page.get("sha256"))
     elif response.status != 200:
-        run.out.failed = f"{source.page}: the page answered {response.status}"
-        run.event("failed", capture.close(), url=source.page, reason=run.out.failed,
+        reason = run.out.fail(f"{source.page}: the page answered {response.status}")
+        run.event("failed", capture.close(), url=source.page, reason=reason,
                   page=page_ev)
         return None
     else:
@@ -327,15 +337,8 @@ def _page_links(run: _Pass) -> list[str] | None:
     run.page_ev = page_ev  # type: ignore[attr-defined]
     run.page_capture = capture.close()  # type: ignore[attr-defined]
     before = list((known.page or {}).get("links") or [])
-    superseded = any(url not in before for url in links)  # a new file took the old's place
-    for url in before:
-        if superseded:
-            break
-        if url not in links and not known.urls.get(url, {}).get("withdrawn"):
-            run.event("withdrawn", run.page_capture, url=url, page=page_ev,
-                      snapshot=known.urls.get(url, {}).get("snapshot"),
-                      reason=f"link removed from {source.page}")
-            known.urls.setdefault(url, {})["withdrawn"] = True
+    run.removed = [url for url in before  # type: ignore[attr-defined]
+                   if url not in links and not known.urls.get(url, {}).get("withdrawn")]
     if not links:
         note = f"{source.page}: no link matches {source.link!r}"
         run.out.notes.append(note)
@@ -344,6 +347,19 @@ def _page_links(run: _Pass) -> list[str] | None:
             links) == set(before):
         run.page_changed = True  # type: ignore[attr-defined]
     return links
+
+
+def _withdrawn_links(run: _Pass) -> None:
+    """Links gone from the page: withdrawn, unless a new release took their place in this
+    pass (ICE links only the current file: the old one is superseded, not withdrawn)."""
+    if run.out.snapshots:
+        return
+    for url in getattr(run, "removed", []):
+        run.event("withdrawn", getattr(run, "page_capture", None), url=url,
+                  page=getattr(run, "page_ev", None),
+                  snapshot=run.known.urls.get(url, {}).get("snapshot"),
+                  reason=f"the link to {url} was removed from {run.source.page}")
+        run.known.urls.setdefault(url, {})["withdrawn"] = True
 
 
 def _watch_file(run: _Pass, url: str) -> None:
@@ -362,7 +378,7 @@ def _watch_file(run: _Pass, url: str) -> None:
         response = run.client.get(url, run.scratch, headers=headers, capture=capture,
                                   archived=run.archived)
     except FetchFailed as exc:
-        run.out.failed = str(exc)
+        run.out.fail(str(exc))
         run.event("failed", run.with_page(capture.close()), url=url, reason=str(exc),
                   page=page)
         return
@@ -377,21 +393,20 @@ def _watch_file(run: _Pass, url: str) -> None:
             run.event("withdrawn", warc, url=url, evidence=evidence, page=page,
                       snapshot=known.get("snapshot"), reason=f"{url} answered {response.status}")
         elif not known:
-            run.out.failed = f"{url}: answered {response.status}"
-            run.event("failed", warc, url=url, evidence=evidence, page=page,
-                      reason=run.out.failed)
+            reason = run.out.fail(f"{url}: answered {response.status}")
+            run.event("failed", warc, url=url, evidence=evidence, page=page, reason=reason)
         else:
             run.event("check", warc, url=url, evidence=evidence, page=page,
                       reason="still withdrawn")
         return
     if response.status != 200:
-        run.out.failed = f"{url}: answered {response.status}"
-        run.event("failed", warc, url=url, evidence=evidence, page=page, reason=run.out.failed)
+        reason = run.out.fail(f"{url}: answered {response.status}")
+        run.event("failed", warc, url=url, evidence=evidence, page=page, reason=reason)
         return
     if _looks_like_html(response.body, response.headers, url):
-        run.out.failed = (f"{url}: an HTML page was served with status 200 where a file was "
-                          "expected; refused")
-        run.event("failed", warc, url=url, evidence=evidence, page=page, reason=run.out.failed)
+        reason = run.out.fail(f"{url}: an HTML page was served with status 200 where a file "
+                              "was expected; refused")
+        run.event("failed", warc, url=url, evidence=evidence, page=page, reason=reason)
         return
     if known and known.get("withdrawn"):
         run.event("reinstated", warc, url=url, evidence=evidence, page=page,
@@ -422,7 +437,7 @@ def _commit_new(run: _Pass, url: str, response: Any, warc: Path,
         published = source.published_at(response.final_url, response.headers,
                                          response.fetched_at)
     except AtdError as exc:
-        run.out.failed = str(exc)
+        run.out.fail(str(exc))
         run.event("failed", warc, url=url, evidence=evidence, reason=str(exc))
         return
     name = _file_name(response.final_url)
@@ -437,8 +452,8 @@ def _commit_new(run: _Pass, url: str, response: Any, warc: Path,
                         message=f"watch: {source.label}", keep_unparsed=True,
                         published_source=POLICY_SOURCE[source.published.partition(":")[0]])
     except AtdError as exc:
-        run.out.failed = f"{name}: not archived: {exc}"
-        run.event("failed", warc, url=url, evidence=evidence, reason=run.out.failed)
+        reason = run.out.fail(f"{name}: not archived: {exc}")
+        run.event("failed", warc, url=url, evidence=evidence, reason=reason)
         return
     snap = result.snapshot
     run.out.snapshots.append(snap.id)
@@ -499,8 +514,12 @@ def _record(run: _Pass) -> None:
             paths = []
             for event, capture in keep:
                 if capture is not None and capture.exists():
-                    event["capture"] = _store_capture(ctx, dataset, capture)
-                    paths.append(ctx.dataset_dir(dataset) / event["capture"]["file"])
+                    stored = _store_capture(ctx, dataset, capture)
+                    if "omitted" in stored:
+                        event["capture_omitted"] = stored["omitted"]
+                        continue
+                    event["capture"] = stored
+                    paths.append(ctx.dataset_dir(dataset) / stored["file"])
             kinds = ", ".join(sorted({e["kind"] for e, _ in keep}))
             ctx.record_events(dataset, [e for e, _ in keep],
                               f"{dataset}: watch {run.source.id} ({kinds})", paths=paths)
@@ -512,6 +531,9 @@ def _record(run: _Pass) -> None:
 def _store_capture(ctx: ArchiveContext, dataset: str, capture: Path) -> dict[str, Any]:
     """A capture into `datasets/<ds>/captures/<sha256>.warc.gz` (committed to git with
     its event: page captures are small, and content-addressed)."""
+    size = capture.stat().st_size
+    if size > MAX_GIT_CAPTURE:  # a whole workbook in a failed check: not into git
+        return {"omitted": f"{size} bytes, over {MAX_GIT_CAPTURE >> 10} KiB"}
     digest = hashlib.sha256(capture.read_bytes()).hexdigest()
     rel = f"captures/{digest}.warc.gz"
     target = ctx.dataset_dir(dataset) / rel

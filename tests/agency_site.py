@@ -31,6 +31,7 @@ class AgencySite:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.log: list[tuple[str, dict[str, str]]] = []
+        self.posts: list[bytes] = []  # what was POSTed (a chat webhook's view)
         site = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -38,6 +39,10 @@ class AgencySite:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                site.posts.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                self._send(204, b"", {})
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 site.log.append((self.path, dict(self.headers)))

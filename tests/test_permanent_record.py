@@ -120,6 +120,8 @@ def test_retract_keeps_the_snapshot_but_history_views_skip_it(three: Archive, tm
     wide = json.loads(cli("-C", root, "audit", "ds", "--json", "--include-retracted").out)
     assert false.id in {r["id"] for r in wide["releases"]}
 
+    released = three.sql("SELECT snapshot, retracted FROM releases ORDER BY published")
+    assert released.column("retracted").to_pylist() == [False, True, False]
     by_id = cli("-C", root, "show", f"ds@{false.short_id}")  # an id still resolves
     assert by_id.code == 0 and "was retracted" in by_id.err
     with pytest.warns(RetractedWarning, match="the draft"):

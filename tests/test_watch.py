@@ -80,13 +80,22 @@ def test_a_page_over_time(archive: Archive, site: AgencySite, cli, tmp_path: Pat
     assert len(archive.history("ds").entries) == before
     repost = next(e for e in archive.history("ds").watch_events if e["kind"] == "repost")
     assert repost["snapshot"] == first.id and "09122025" in repost["url"]
-    assert "withdrawn" not in kinds(archive)  # July's link was replaced by a new one
+    # ... and July's link is gone, with no new release in its place: withdrawn
+    july = [e for e in archive.history("ds").watch_events if e["kind"] == "withdrawn"]
+    assert [e["url"][-12:] for e in july] == ["07042025.csv"]
+    assert july[0]["snapshot"] == first.id
+
+    # the page changes (a new notice), the same links, no new file: page_changed
+    site.page("/detain", [("/doc/FY25_detentionStats08012025.csv", "Aug (revised notice)"),
+                          ("/doc/FY25_detentionStats09122025.csv", "Sep")])
+    watch(cli, archive)
+    assert kinds(archive)[-1] == "page_changed"
 
     # the August link taken down, nothing in its place: withdrawn
     site.page("/detain", [("/doc/FY25_detentionStats09122025.csv", "Sep")])
     watch(cli, archive)
-    withdrawn = next(e for e in archive.history("ds").watch_events if e["kind"] == "withdrawn")
-    assert withdrawn["url"].endswith("08012025.csv") and "link removed" in withdrawn["reason"]
+    withdrawn = [e for e in archive.history("ds").watch_events if e["kind"] == "withdrawn"][-1]
+    assert withdrawn["url"].endswith("08012025.csv") and "was removed from" in withdrawn["reason"]
 
     audit = json.loads(cli("-C", archive.root, "audit", "ds", "--json").out)
     severity = {f["kind"]: f["severity"] for f in audit["findings"]}
@@ -111,10 +120,15 @@ def test_checks_are_coalesced_and_conditional(archive: Archive, site: AgencySite
                                              cli) -> None:
     archive.add_source("ds", url=f"{site.base}/data.csv", published="captured")
     site.file("/data.csv", csv(5), etag='"v1"')
-    assert watch(cli, archive)[0] == 0
-    for _ in range(3):
-        code, out = watch(cli, archive, "--exit-code")
-        assert code == 0 and out["new_snapshots"] == []
+    assert watch(cli, archive, "--notify", f"{site.base}/hook")[0] == 0
+    posted = json.loads(site.posts[0])  # something new: the webhook was told
+    assert posted["new_snapshots"] and "new release" in posted["text"]
+    code, out = watch(cli, archive, "--exit-code")
+    assert code == 0 and out["new_snapshots"] == []
+    result = cli("-C", archive.root, "watch", *FAST, "--every", "0.1s", "--passes", "2",
+                 "--notify", f"{site.base}/hook")
+    assert result.code == 0 and result.out.count("unchanged") == 2
+    assert len(site.posts) == 1  # nothing new since: no more notifications
     assert kinds(archive) == ["check"]  # one check event for the day
     assert site.log[-1][1].get("If-None-Match") == '"v1"'  # asked conditionally
     counts = json.loads((archive.layout.local / "watch-counts.json").read_text())
@@ -190,7 +204,10 @@ def test_failures_leave_nothing_half_written(archive: Archive, site: AgencySite,
                 "cut short": "cut short", "not dated by its name": "not dated by guess",
                 "404 unknown": "answered 404"}[scenario]
     assert expected in reason
-    assert failed[0]["capture"]["file"].startswith("captures/")
+    if scenario == "not dated by its name":  # a whole workbook: not committed to git
+        assert "KiB" in failed[0]["capture_omitted"] and "capture" not in failed[0]
+    else:
+        assert failed[0]["capture"]["file"].startswith("captures/")
     assert archive_state(archive.root) != before  # only the failed check was recorded
     assert cli("-C", archive.root, "verify", "ds").code == 0
 

@@ -139,7 +139,9 @@ def log_oneline(row: dict[str, Any], crowded: set[str] = frozenset(),  # type: i
         text = text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
         return struck(text, terminal)
     text = f"{head}{marks} {change}"
-    if rec.get("message"):
+    if rec.get("parse_error"):
+        text += f" ({rec['parse_error'].split(': ', 1)[-1]})"
+    elif rec.get("message"):
         text += f" — {rec['message'].splitlines()[0]}"
     return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
 
