@@ -161,3 +161,10 @@ def test_log_oneline_imports_nothing_heavy() -> None:
     assert _heavy(modules) == set()
     assert {m for m in modules if m.startswith("atdarchive.cli.")} == {
         "atdarchive.cli.common", "atdarchive.cli.core"}
+
+
+def test_version_prints_the_installed_version(cli) -> None:
+    from importlib.metadata import version
+
+    result = cli("--version")
+    assert result.code == 0 and result.out.strip() == f"atdarchive {version('atdarchive')}"

@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import archive_state, write_csv
 
 from atdarchive import Archive
 from atdarchive.audit import claimed_dates
 from atdarchive.dates import resolve_published
 from atdarchive.pinning import RetractedWarning
-from tests.conftest import archive_state, write_csv
 
 CONFLICT = "<<<<<<< HEAD\nk,v\n1,2\n=======\nk,v\n1,3\n>>>>>>> fix\n"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import duckdb
 import pyarrow.compute as pc
 import pytest
+from conftest import ICE_RELEASES, ice_published, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atdarchive import Archive
-from tests.conftest import ICE_RELEASES, ice_published, write_csv
 
 BOOKINS = "detention__ice_initial_book_ins_by_arresting_agency_and_month"
 

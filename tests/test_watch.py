@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from agency_site import AgencySite
+from conftest import ICE_RELEASES, archive_state
 from warcio.archiveiterator import ArchiveIterator
 
 from atdarchive import Archive
-from tests.agency_site import AgencySite
-from tests.conftest import ICE_RELEASES, archive_state
 
 FAST = ("--delay", "0", "--timeout", "2", "--retries", "2")
 

@@ -152,10 +152,24 @@ def _global(
         None, "-C", metavar="PATH",
         help="Use the archive at PATH (like git -C); init and clone create theirs under "
              "PATH. Other file arguments stay relative to the current directory."),
+    version: bool = typer.Option(False, "--version", is_eager=True,
+                                 callback=lambda value: _version(value),
+                                 help="Print the version and exit."),
 ) -> None:
     if directory is not None and not directory.is_dir():
         raise AtdError(f"-C {directory}: no such directory")
     ctx.obj = {"directory": directory}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"atdarchive {version('atdarchive')}")
+        except PackageNotFoundError:
+            print("atdarchive (not installed as a package)")
+        raise typer.Exit()
 
 
 @functools.cache
