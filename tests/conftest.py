@@ -23,6 +23,32 @@ def ice_published(path: Path) -> str:
     return path.name.split("_")[1]
 
 
+@pytest.fixture(scope="session")
+def _six_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive of the six real FY25 releases as `ice-detention-stats`, committed once
+    for the whole run; `six_releases` hands each module its own copy."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+            mp.setenv(var, "Test Archivist")
+        for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+            mp.setenv(var, "test@example.org")
+        mp.setenv("DVC_NO_ANALYTICS", "1")
+        archive = Archive.init(tmp_path_factory.mktemp("six") / "arc")
+        archive.add_dataset("ice-detention-stats")
+        for path in ICE_RELEASES:
+            archive.commit("ice-detention-stats", path, published=ice_published(path))
+    return archive.root
+
+
+def six_releases(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    """A module's own copy of the session's six-release archive (git, DVC cache, ledger)."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("ice") / "arc"
+    shutil.copytree(source, target, symlinks=True)
+    return Archive(target)
+
+
 @pytest.fixture(autouse=True)
 def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Archivist")

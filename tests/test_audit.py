@@ -14,7 +14,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import ICE_RELEASES, ice_published, write_csv
+from conftest import ICE_RELEASES, ice_published, six_releases, write_csv
 
 from atdarchive import Archive
 from atdarchive.audit import (
@@ -490,18 +490,8 @@ def test_cli_json_on_every_path(tmp_path: Path, cli):
 
 
 @pytest.fixture(scope="module")
-def ice_archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
-    import os
-
-    os.environ.setdefault("GIT_AUTHOR_NAME", "Test Archivist")
-    os.environ.setdefault("GIT_AUTHOR_EMAIL", "test@example.org")
-    os.environ.setdefault("GIT_COMMITTER_NAME", "Test Archivist")
-    os.environ.setdefault("GIT_COMMITTER_EMAIL", "test@example.org")
-    arc = Archive.init(tmp_path_factory.mktemp("ice") / "arc")
-    arc.add_dataset("ice-detention-stats")
-    for path in ICE_RELEASES:
-        arc.commit("ice-detention-stats", path, published=ice_published(path))
-    return arc
+def ice_archive(_six_releases: Path, tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    return six_releases(_six_releases, tmp_path_factory)
 
 
 def _bookins_changes(findings) -> list[tuple[str, str, str, str]]:

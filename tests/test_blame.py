@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from conftest import ICE_RELEASES, ice_published, write_csv, write_parquet
+from conftest import ICE_RELEASES, ice_published, six_releases, write_csv, write_parquet
 
 from atdarchive import Archive
 from atdarchive import blame as blame_mod
@@ -266,21 +266,11 @@ def test_blame_cli_views(archive, tmp_path, cli):
 
 
 @pytest.fixture(scope="module")
-def ice(tmp_path_factory) -> Archive:
-    """One archive holding the six real FY25 releases (committed once for the module)."""
+def ice(_six_releases, tmp_path_factory) -> Archive:
+    """One archive holding the six real FY25 releases (committed once for the run)."""
     if len(ICE_RELEASES) != 6:
         pytest.skip("the six ICE FY25 workbooks are not in tests/data/ice-fy25")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
-            mp.setenv(var, "Test Archivist")
-        for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
-            mp.setenv(var, "test@example.org")
-        mp.setenv("DVC_NO_ANALYTICS", "1")
-        arc = Archive.init(tmp_path_factory.mktemp("ice") / "arc")
-        arc.add_dataset("ice-detention-stats")
-        for path in ICE_RELEASES:
-            arc.commit("ice-detention-stats", path, published=ice_published(path))
-    return arc
+    return six_releases(_six_releases, tmp_path_factory)
 
 
 def test_ice_book_ins_totals_blamed_to_the_revising_release(ice):

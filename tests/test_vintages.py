@@ -11,26 +11,23 @@ from pathlib import Path
 import duckdb
 import pyarrow.compute as pc
 import pytest
-from conftest import ICE_RELEASES, ice_published, write_csv
+from conftest import ICE_RELEASES, ice_published, six_releases, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atdarchive import Archive
 
+DS = "ice-detention-stats"
 BOOKINS = "detention__ice_initial_book_ins_by_arresting_agency_and_month"
 
 
 @pytest.fixture(scope="module")
-def ice(tmp_path_factory: pytest.TempPathFactory) -> Archive:
-    archive = Archive.init(tmp_path_factory.mktemp("vintages") / "arc")
-    archive.add_dataset("ice")
-    for path in ICE_RELEASES:
-        archive.commit("ice", path, published=ice_published(path))
-    return archive
+def ice(_six_releases: Path, tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    return six_releases(_six_releases, tmp_path_factory)
 
 
 def test_book_ins_total_for_november_reads_as_published(ice: Archive, cli) -> None:
-    v = ice.vintages("ice", BOOKINS)
+    v = ice.vintages(DS, BOOKINS)
     nov = v.filter(pc.and_(pc.equal(v["Agency"], "Total"), pc.equal(v["column"], "Nov")))
     assert [(r["value_number"], r["realtime_start"], r["realtime_end"], r["period"])
             for r in nov.to_pylist()] == [
@@ -38,18 +35,18 @@ def test_book_ins_total_for_november_reads_as_published(ice: Archive, cli) -> No
                                                          "2024-11"),
         (21127, "2025-08-01", "2025-08-14", "2024-11"), (21123, "2025-08-14", None, "2024-11")]
     assert nov.column("source_cell").to_pylist() == ["Detention FY25!K20"] * 4
-    first = ice.vintages("ice", BOOKINS, mode="first-release")
-    latest = ice.vintages("ice", BOOKINS, mode="latest")
+    first = ice.vintages(DS, BOOKINS, mode="first-release")
+    latest = ice.vintages(DS, BOOKINS, mode="latest")
     assert first.num_rows == latest.num_rows  # one per cell each
-    as_of = ice.vintages("ice", BOOKINS, as_of="2025-08-01")
+    as_of = ice.vintages(DS, BOOKINS, as_of="2025-08-01")
     assert max(as_of.column("realtime_start").to_pylist()) <= "2025-08-01"
-    out = cli("-C", ice.root, "vintages", "ice", "--table", BOOKINS, "--format", "json")
+    out = cli("-C", ice.root, "vintages", DS, "--table", BOOKINS, "--format", "json")
     rows = json.loads(out.out)
     assert {"realtime_start", "realtime_end", "value_number"} <= set(rows[0])
 
 
 def test_revisions_table_and_cli(ice: Archive, cli) -> None:
-    rev = ice.revisions("ice", BOOKINS)
+    rev = ice.revisions(DS, BOOKINS)
     nov = next(r for r in rev.to_pylist() if r["column"] == "Nov")
     assert nov["revisions"] >= 3 and nov["period"] == "2024-11"
     assert 0 < nov["share_revised"] <= 1
@@ -58,10 +55,10 @@ def test_revisions_table_and_cli(ice: Archive, cli) -> None:
     assert sep["fills"] >= 1  # 0 -> a count: a month filled in, not a revision
     periods = [r["period"] for r in rev.to_pylist() if r["period"]]
     assert periods == sorted(periods)
-    text = cli("-C", ice.root, "revisions", "ice", "--table", BOOKINS).out
+    text = cli("-C", ice.root, "revisions", DS, "--table", BOOKINS).out
     assert "Nov" in text and "2024-11" in text
     assert max(len(line) for line in text.splitlines()) <= 80
-    as_json = json.loads(cli("-C", ice.root, "revisions", "ice", "--table", BOOKINS,
+    as_json = json.loads(cli("-C", ice.root, "revisions", DS, "--table", BOOKINS,
                              "--json").out)
     assert {r["column"] for r in as_json} == {r["column"] for r in rev.to_pylist()}
 
@@ -79,7 +76,7 @@ def test_sql_views_and_safety(ice: Archive, cli, tmp_path: Path) -> None:
                                                         ("21127", "21123")]
     assert ice.sql("SELECT count(*) AS n FROM releases").column("n").to_pylist() == [6]
     latest = ice.sql(f"SELECT * FROM {BOOKINS}")
-    assert latest.num_rows == ice.snapshot("ice@latest").table(BOOKINS).num_rows
+    assert latest.num_rows == ice.snapshot(f"{DS}@latest").table(BOOKINS).num_rows
     blame = ice.sql(f"SELECT DISTINCT published FROM blame.{BOOKINS}")
     assert blame.num_rows >= 2
     for bad, words in ((f"DELETE FROM {BOOKINS}", "this is DELETE"),
@@ -107,7 +104,7 @@ def test_sql_views_and_safety(ice: Archive, cli, tmp_path: Path) -> None:
     assert cli("-C", ice.root, "sql", "--export", duck).code == 0
     with duckdb.connect(str(duck), read_only=True) as con:
         assert con.execute(f'SELECT count(*) FROM vintages."{BOOKINS}"').fetchone()[0] == \
-            ice.vintages("ice", BOOKINS).num_rows
+            ice.vintages(DS, BOOKINS).num_rows
     assert cli("-C", ice.root, "sql", "--export", duck).code != 0  # exists: --force
 
 
