@@ -254,3 +254,16 @@ def test_source_configuration_errors_are_one_line(archive: Archive, cli) -> None
     bad = cli("-C", root, "watch")
     assert bad.code != 0 and "sources[0]: unknown key 'lnk'" in bad.err
     assert len(bad.err.strip().splitlines()) == 1
+
+
+def test_politeness_delay_and_time_budget(archive: Archive, site: AgencySite, cli) -> None:
+    archive.add_source("ds", page=f"{site.base}/p", link=r"\.csv")
+    site.page("/p", [("/a_07042025.csv", "a")])
+    site.file("/a_07042025.csv", csv(1))
+    started = time.monotonic()
+    result = cli("-C", archive.root, "watch", "--delay", "0.6", "--timeout", "2")
+    assert result.code == 0 and time.monotonic() - started >= 0.6  # page, then file: apart
+    gaps = len(site.log)
+    result = cli("-C", archive.root, "watch", "--delay", "0", "--budget", "0.000001")
+    assert result.code == 2 and "time budget is spent" in result.out
+    assert len(site.log) == gaps  # nothing was requested once the budget was spent
