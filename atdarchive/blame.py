@@ -62,7 +62,7 @@ from atdarchive.diff.compare import decode, equal_mask, occurrence_rank, to_text
 from atdarchive.diff.keyed import check_key_columns
 from atdarchive.diff.types import DiffOptions
 from atdarchive.errors import AtdError
-from atdarchive.history import Entry, split_ref
+from atdarchive.history import Entry, only_table, split_ref
 from atdarchive.identity import match_by_key, pair_renamed_rows
 from atdarchive.ingest.model import cell_addresses
 from atdarchive.keyreport import key_in_force
@@ -833,12 +833,7 @@ def history(archive: ArchiveContext, dataset: str, *, table: str | None, row: di
     if not series:
         raise AtdError(f"{dataset}: no releases in channel {channel!r} "
                        f"(channels: {', '.join(hist.channels()) or 'none'})")
-    if table is None:
-        names = sorted({t for e in series for t in e.record["tables"]})
-        if len(names) != 1:
-            raise AtdError(f"{dataset} has {len(names)} tables; choose one with --table "
-                           f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})")
-        table = names[0]
+    table = table or only_table(dataset, series)
     if _latest_with(series, table) is None:
         raise AtdError(f"{dataset}: no release in channel {channel!r} has a table {table!r}")
     key, source = _Index(archive, dataset, channel, table, strict).key(series)

@@ -16,7 +16,7 @@ from pathlib import Path
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError, IntegrityError
 from atdarchive.events import CAPTURE_RE
-from atdarchive.paths import open_nofollow
+from atdarchive.paths import ensure_no_symlink, open_nofollow
 from atdarchive.util import sha256_bytes
 
 
@@ -45,7 +45,8 @@ def capture_files(ctx: ArchiveContext, dataset: str) -> Iterator[tuple[str, byte
             match = CAPTURE_RE.fullmatch(capture["file"])
             if match is None:
                 continue
-            path = ctx.dataset_dir(dataset) / capture["file"]
+            path = ensure_no_symlink(ctx.root, ctx.dataset_dir(dataset) / capture["file"],
+                                     "a capture")
             try:
                 fd = open_nofollow(path, os.O_RDONLY)  # a cloned archive brings no links
             except FileNotFoundError:

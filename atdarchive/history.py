@@ -248,6 +248,16 @@ class History:
         return before[-1]
 
 
+def only_table(dataset: str, series: list[Entry]) -> str:
+    """The one table every release of SERIES has (else an error listing them): what a
+    command over a whole history uses when `--table` is left out."""
+    names = sorted({t for e in series for t in e.record["tables"]})
+    if len(names) != 1:
+        raise RefError(f"{dataset} has {len(names)} tables; choose one with --table "
+                       f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})")
+    return names[0]
+
+
 def split_ref(text: str, default_ref: str = "latest") -> tuple[str, str]:
     """`DATASET@REF` into (dataset, ref); a bare DATASET means its latest snapshot."""
     dataset, sep, ref = text.partition("@")

@@ -254,7 +254,8 @@ class _Verifier:
 
     def _captures(self, events: list[Any]) -> None:
         """Each watch event's WARC capture is there, a file (no link), of its digest."""
-        from atdarchive.paths import open_nofollow
+        from atdarchive.errors import IntegrityError
+        from atdarchive.paths import ensure_no_symlink, open_nofollow
 
         for event in events:
             capture = event.get("capture") if event.get("type") == "watch" else None
@@ -262,14 +263,15 @@ class _Verifier:
                 continue
             path = self.archive.dataset_dir(self.dataset) / capture["file"]
             try:
-                fd = open_nofollow(path, os.O_RDONLY)
+                fd = open_nofollow(ensure_no_symlink(self.archive.root, path, "a capture"),
+                                   os.O_RDONLY)
             except FileNotFoundError:
                 self.add(f"watch capture missing (event line {event['seq']})",
                          file=capture["file"])
                 continue
-            except OSError:
-                self.add(f"watch capture is not a regular file (event line {event['seq']})",
-                         file=capture["file"])
+            except (OSError, IntegrityError) as exc:
+                self.add(f"watch capture refused (event line {event['seq']}): "
+                         f"{str(exc).splitlines()[0]}", file=capture["file"])
                 continue
             with os.fdopen(fd, "rb") as fh:
                 actual = hashlib.sha256(fh.read()).hexdigest()

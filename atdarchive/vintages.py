@@ -57,12 +57,9 @@ def vintages(ctx: ArchiveContext, dataset: str, table: str | None = None, *,
     if not series:
         raise AtdError(f"{dataset}: no releases in channel {channel!r}"
                        + (f" published by {as_of}" if as_of else ""))
-    if table is None:
-        names = sorted({t for e in series for t in e.record["tables"]})
-        if len(names) != 1:
-            raise AtdError(f"{dataset} has {len(names)} tables; choose one with --table "
-                           f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})")
-        table = names[0]
+    from atdarchive.history import only_table
+
+    table = table or only_table(dataset, series)
     latest = next((e for e in reversed(series) if table in e.record["tables"]), None)
     if latest is None:
         raise AtdError(f"{dataset}: no release in channel {channel!r} has a table {table!r}")

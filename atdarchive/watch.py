@@ -32,6 +32,7 @@ from typing import Any
 
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
+from atdarchive.paths import ensure_no_symlink
 from atdarchive.sources import Source
 from atdarchive.util import atomic_write, utc_now
 
@@ -536,7 +537,8 @@ def _store_capture(ctx: ArchiveContext, dataset: str, capture: Path) -> dict[str
         return {"omitted": f"{size} bytes, over {MAX_GIT_CAPTURE >> 10} KiB"}
     digest = hashlib.sha256(capture.read_bytes()).hexdigest()
     rel = f"captures/{digest}.warc.gz"
-    target = ctx.dataset_dir(dataset) / rel
+    # a cloned archive may bring `captures` as a link: never write through it
+    target = ensure_no_symlink(ctx.root, ctx.dataset_dir(dataset) / rel, "a capture")
     if not target.exists():
         target.parent.mkdir(exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")

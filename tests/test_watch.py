@@ -267,3 +267,14 @@ def test_politeness_delay_and_time_budget(archive: Archive, site: AgencySite, cl
     result = cli("-C", archive.root, "watch", "--delay", "0", "--budget", "0.000001")
     assert result.code == 2 and "time budget is spent" in result.out
     assert len(site.log) == gaps  # nothing was requested once the budget was spent
+
+
+def test_a_captures_link_from_a_cloned_archive_is_never_written_through(
+        archive: Archive, site: AgencySite, cli, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (archive.dataset_dir("ds") / "captures").symlink_to(outside)
+    archive.add_source("ds", url=f"{site.base}/gone_07042025.csv")  # a 404: a failed check
+    result = cli("-C", archive.root, "watch", "--delay", "0")
+    assert result.code != 0 and "symbolic link" in result.err and "Traceback" not in result.err
+    assert list(outside.iterdir()) == []
