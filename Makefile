@@ -16,11 +16,13 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 demo: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh
 
-# The audit report is checked in a real headless browser: Debian's chromium.
+# The audit report and the web app are checked in a real headless browser: Debian's
+# chromium, driven through Debian's chromedriver (Selenium never downloads a driver).
 chromium:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); } \
-	  || { echo "the HTML report test needs chromium: apt-get install chromium"; exit 1; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null && (apt-get update -qq \
+	  && apt-get install -y -qq chromium chromium-driver >/dev/null); } \
+	  || { echo "the browser tests need chromium: apt-get install chromium chromium-driver"; exit 1; }
 
 test: $(BIN)/.installed chromium
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -39,6 +39,20 @@ __all__ = ["Archive", "CommitResult"]
 class Archive(ArchiveContext):
     """A directory that is both a git and a DVC repository, holding `datasets/`."""
 
+    # -- the web app ---------------------------------------------------------------
+    def web_app(self, *, hosts: list[str] | None = None) -> Any:
+        """The read-only web app over this archive, a Starlette ASGI application
+        (`atdarchive.webapp`); `hosts`: Host names accepted besides localhost."""
+        from atdarchive.webapp import create_app
+
+        return create_app(self, hosts=hosts)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 8000) -> None:
+        """Serve `web_app()` with uvicorn at http://HOST:PORT/ until interrupted."""
+        from atdarchive.webapp.server import serve
+
+        serve(self, host, port)
+
     # -- creation ------------------------------------------------------------
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".") -> Archive:

@@ -16,6 +16,7 @@ BENCHES = [
     ("blame", ["blame_bench.py", "--releases", "10,50,200"]),
     ("audit", ["audit_bench.py"]),
     ("vintages", ["vintages_bench.py", "--rows", "100000", "--releases", "50"]),
+    ("serve", ["serve_bench.py", "--runs", "5"]),
 ]
 
 if __name__ == "__main__":

@@ -196,3 +196,31 @@ step "Every view as tables in one SQLite file (for Datasette)" \
 step "Pin the snapshot a paper used" $A pin $DS@paper-draft --lock "$OUT/atdarchive.lock"
 step "Load exactly the pinned bytes (every file re-hashed)" python -c "import atdarchive; s = atdarchive.load('$DS', lock='$OUT/atdarchive.lock'); print(s.ref, s.published, len(s.table_names), 'tables')"
 step "Cite it" $A cite $DS@paper-draft --format bibtex
+
+# --- Explore in a browser: the local web app ------------------------------------------
+WEB_PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+$A serve --port "$WEB_PORT" 2>/dev/null &
+WEB=$!; trap 'kill $SERVER $WEB 2>/dev/null || true' EXIT
+for _ in $(seq 100); do python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$WEB_PORT/static/app.css')" 2>/dev/null && break; sleep 0.1; done
+step "The web app answers every page with a JSON twin: the Nov total of book-ins, release by release" \
+  python - "http://127.0.0.1:$WEB_PORT" "$DS" "$BOOKINS" <<'PY'
+import json, sys, urllib.request
+base, ds, table = sys.argv[1:]
+def get(path):
+    with urllib.request.urlopen(base + path) as r:
+        return r.headers.get("Server-Timing"), json.load(r)
+timing, cell = get(f"/datasets/{ds}/tables/{table}/cell?row=Agency%3DTotal&column=Nov&format=json")
+for v in cell["values"]:
+    print(f"  {v['published']}  {v['status']:10} {v['value']:>8}  {v['source_cell']}")
+timing, audit = get(f"/datasets/{ds}/audit?format=json")
+top = audit["findings"][0]
+print(f"audit page: headline {top['severity']} {top['kind']} -> {top['links'].get('diff')}")
+req = urllib.request.Request(base + "/", method="POST")
+try:
+    urllib.request.urlopen(req)
+except urllib.error.HTTPError as e:
+    print(f"POST / -> {e.code} (read-only)")
+PY
+kill $WEB 2>/dev/null || true
+printf '\n\033[1m== Browse the archive yourself (timeline, releases, blame heatmaps, diffs, cells, audit)\033[0m\n'
+echo "  atdarchive -C $OUT/archive serve      # then open http://127.0.0.1:8000/"

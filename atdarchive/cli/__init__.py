@@ -72,6 +72,7 @@ MODULE_COMMANDS: dict[str, dict[str, str]] = {
         "sql": "Read-only SQL (DuckDB) over releases, history, vintages, diffs.",
     },
     "citation": {"cite": "Print a citation naming the snapshot id and hashes."},
+    "serve": {"serve": "A read-only local web app over the archive."},
 }
 # command -> (module, short help): the one table the root group reads.
 COMMANDS: dict[str, tuple[str, str]] = {
