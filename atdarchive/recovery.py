@@ -101,8 +101,11 @@ def _recover_dataset(store: SnapshotStore, dataset: str, thorough: bool = False)
     if not pending.exists() and not thorough:  # every ledger write since was committed
         return notices
     rel = ledger.path.relative_to(store.root).as_posix()
-    committed = gitops.show_file(store.root, "HEAD", rel) or b""
+    at_head = gitops.show_file(store.root, "HEAD", rel)
+    committed = at_head or b""
     current = ledger.path.read_bytes() if ledger.path.exists() else b""
+    if at_head is None and not current and ledger.path.exists():
+        ledger.path.unlink()  # made by a first append killed before its line: nothing recorded
     if current != committed and current.startswith(committed):
         tail = len(committed.splitlines())
         done = [e["record"]["id"] for e in trusted if e["seq"] > tail and e["type"] == "snapshot"]

@@ -185,6 +185,39 @@ def test_interrupt_before_the_commit_point_leaves_nothing(archive: Archive, tmp_
     assert [p for p in verify(fresh) if p.severity == "error"] == []
 
 
+def test_a_kill_between_creating_the_ledger_and_its_first_line(archive: Archive,
+                                                              tmp_path: Path):
+    """The first commit of a dataset killed inside its ledger append, after the file was
+    created and before a byte was written: recovery removes the empty file (nothing was
+    recorded), so git status is clean and the next commit is the first release."""
+    csv = write_csv(tmp_path / "a.csv", [{"k": 1, "v": 2}])
+    script = textwrap.dedent(f"""
+        import os, signal
+        from atdarchive import ledger
+        from atdarchive.cli import main
+        from atdarchive.paths import open_nofollow
+        def append(self, event):
+            os.close(open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT))
+            os.kill(os.getpid(), signal.SIGKILL)
+        ledger.Ledger.append = append
+        main(["-C", {str(archive.root)!r}, "commit", "ds", {str(csv)!r},
+              "--published", "2024-01-01"])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == -9, done.stderr
+    ledger_path = archive.ledger("ds").path
+    assert ledger_path.exists() and ledger_path.stat().st_size == 0
+    fresh = Archive(archive.root)
+    with fresh.write_lock():  # what the next writer does first
+        pass
+    assert not ledger_path.exists()
+    status = subprocess.run(["git", "-C", str(archive.root), "status", "--porcelain",
+                             "--untracked-files=all"], capture_output=True, text=True).stdout
+    assert status == ""
+    assert fresh.commit("ds", csv, published="2024-01-01").parent is None
+
+
 # -- an immutable DVC cache, an unwritable directory remote --------------------------------
 @needs_namespaces
 def test_an_unwritable_dvc_cache_is_one_line_and_rolls_back(archive: Archive, tmp_path: Path):

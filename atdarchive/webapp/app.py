@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atdarchive.errors import AtdError
 from atdarchive.render.diff_records import jsonable
-from atdarchive.webapp.pages import PAGES, NotFound, Page, Redirect, Site
+from atdarchive.webapp.pages import PAGES, BadRequest, NotFound, Page, Redirect, Site
 from atdarchive.webapp.pages.base import Browsed
 
 HERE = Path(__file__).parent
@@ -109,8 +109,11 @@ def create_app(archive: Browsed, *, hosts: list[str] | None = None) -> Starlette
     lock = threading.Lock()  # the archive's caches are not built for concurrent use
 
     def answer(request: Request, handler: Any) -> Response:
-        wants_json = request.query_params.get("format") == "json"
+        fmt = request.query_params.get("format") or "html"
+        wants_json = fmt == "json"
         try:
+            if fmt not in ("html", "json"):
+                raise BadRequest(f"?format={fmt!r}: html or json")
             with lock:
                 result = handler(site, request.query_params, **request.path_params)
                 if isinstance(result, Response):
@@ -122,6 +125,8 @@ def create_app(archive: Browsed, *, hosts: list[str] | None = None) -> Starlette
             return RedirectResponse(move.url, 303)
         except NotFound as exc:
             return _error(env, 404, str(exc), wants_json)
+        except BadRequest as exc:
+            return _error(env, 400, str(exc), wants_json)
         except AtdError as exc:
             return _error(env, 400, str(exc), wants_json)
         except Exception as exc:  # a bug: one line to the user, the trace to the terminal
@@ -161,8 +166,10 @@ def _download(site: Site, dataset: str, ref: str, what: str) -> Response:
     record = entry.record
     snapshot = site.archive.snapshot_of(record)
     if what == "original":
+        import mimetypes
+
         path, name = snapshot.original_path, record["original"]["name"]
-        kind = "application/octet-stream"
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
     else:
         if not record.get("capture"):
             raise NotFound(f"{dataset}@{entry.short} has no WARC capture (committed by hand)")

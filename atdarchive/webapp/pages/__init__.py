@@ -10,6 +10,6 @@ from atdarchive.webapp.pages import (  # noqa: F401 - imported to register
     table,
     timeline,
 )
-from atdarchive.webapp.pages.base import PAGES, NotFound, Page, Redirect, Site
+from atdarchive.webapp.pages.base import PAGES, BadRequest, NotFound, Page, Redirect, Site
 
-__all__ = ["PAGES", "NotFound", "Page", "Redirect", "Site"]
+__all__ = ["PAGES", "BadRequest", "NotFound", "Page", "Redirect", "Site"]

@@ -37,6 +37,10 @@ class NotFound(AtdError):
     """The URL names something the archive does not hold (answered with 404)."""
 
 
+class BadRequest(AtdError):
+    """The URL's query is malformed (answered with 400)."""
+
+
 class Redirect(Exception):  # noqa: N818 - control flow, not an error
     """A page's answer is another URL (a form's choice turned into a permalink)."""
 
@@ -144,9 +148,9 @@ def int_param(query: Query, name: str, default: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise NotFound(f"?{name}={text!r}: not a whole number") from None
+        raise BadRequest(f"?{name}={text!r}: not a whole number") from None
     if value < 0:
-        raise NotFound(f"?{name}={text!r}: must not be negative")
+        raise BadRequest(f"?{name}={text!r}: must not be negative")
     return value
 
 

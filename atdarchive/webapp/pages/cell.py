@@ -9,7 +9,7 @@ from typing import Any
 
 from atdarchive.util import number
 from atdarchive.webapp.pages.base import (
-    NotFound,
+    BadRequest,
     Page,
     Query,
     Site,
@@ -18,6 +18,7 @@ from atdarchive.webapp.pages.base import (
     diff_url,
     page,
     release_url,
+    table_url,
 )
 
 WIDTH, HEIGHT, PAD = 640, 240, 48
@@ -30,11 +31,11 @@ def cell(site: Site, query: Query, dataset: str, table: str) -> Page:
     for spec in query.getlist("row"):
         name, sep, value = spec.partition("=")
         if not sep or not name:
-            raise NotFound(f"?row={spec!r}: expected COLUMN=VALUE")
+            raise BadRequest(f"?row={spec!r}: expected COLUMN=VALUE")
         row[name] = value
     column = query.get("column")
     if not row or not column:
-        raise NotFound("a cell is named by ?row=COLUMN=VALUE (one per key column) and ?column=")
+        raise BadRequest("a cell is named by ?row=COLUMN=VALUE (one per key column) and ?column=")
     channel = query.get("channel") or "public"
     history = site.cached(dataset, ("cell", table, tuple(row.items()), column, channel),
                           lambda: site.archive.history_of(dataset, table=table, row=row,
@@ -53,7 +54,8 @@ def cell(site: Site, query: Query, dataset: str, table: str) -> Page:
             "revisions": sum(v["status"] == "changed" for v in values)}
     label = ", ".join(f"{k}={v}" for k, v in row.items())
     return Page("cell.html", f"{table}: {label}, {column}", data,
-                crumbs(dataset, (f"{label} \u00b7 {column}", data["permalink"])),
+                crumbs(dataset, (table, table_url(dataset, "latest", table)),
+                       (f"{label} \u00b7 {column}", data["permalink"])),
                 {**data, "chart": chart(values)})
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from atdarchive.webapp.pages.base import (
+    BadRequest,
     NotFound,
     Page,
     Query,
@@ -30,7 +31,7 @@ def pick(site: Site, query: Query, dataset: str) -> Page:
     dataset = site.dataset(dataset)
     a, b = query.get("a"), query.get("b")
     if not a or not b:
-        raise NotFound("pick two releases to compare (?a=REF&b=REF)")
+        raise BadRequest("pick two releases to compare (?a=REF&b=REF)")
     old, new = sorted((site.entry(dataset, a), site.entry(dataset, b)),
                       key=lambda e: e.order_key())
     raise Redirect(diff_url(dataset, old.id, new.id, query.get("table") or None))
@@ -41,7 +42,7 @@ def diff(site: Site, query: Query, dataset: str, span: str) -> Page:
     dataset = site.dataset(dataset)
     a, sep, b = span.partition("..")
     if not sep or not a or not b:
-        raise NotFound(f"{span!r}: a diff is named A..B (two refs)")
+        raise BadRequest(f"{span!r}: a diff is named A..B (two refs)")
     old, new = site.entry(dataset, a), site.entry(dataset, b)
     table = query.get("table") or None
     if table and table not in {**old.record.get("tables", {}), **new.record.get("tables", {})}:
@@ -68,7 +69,9 @@ def diff(site: Site, query: Query, dataset: str, span: str) -> Page:
                        "new_url": table_url(dataset, new.id, name)
                        if name in new.record.get("tables", {}) else None,
                        "focus_url": diff_url(dataset, old.id, new.id, name)})
+    channels = None if old.channel == new.channel else [old.channel, new.channel]
     data = {"dataset": dataset, "a": release_ref(old), "b": release_ref(new), "table": table,
+            "across_channels": channels,
             "permalink": diff_url(dataset, old.id, new.id, table), "diff": document}
     view = {**data, "tables": tables, "limit": limit}
     return Page("diff.html", f"{dataset}: {old.published} \u2192 {new.published}", data,

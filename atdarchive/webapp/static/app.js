@@ -36,11 +36,13 @@ function showCell(td) {
   const column = table.tHead.rows[0].cells[td.cellIndex].textContent;
   const swatch = document.querySelectorAll("#legend .swatch")[Number(td.dataset.r)];
   const set = (id, text) => { document.getElementById(id).textContent = text; };
+  set("panel-row", td.parentNode.dataset.label);
   set("panel-column", column);
   set("panel-value", td.textContent);
   set("panel-previous", td.dataset.p !== undefined ? td.dataset.p : "— (first published here)");
   set("panel-revisions", td.dataset.n || "0");
   set("panel-release", swatch ? swatch.dataset.release : "—");
+  if (swatch) document.getElementById("panel-release").setAttribute("href", swatch.dataset.url);
   set("panel-source", td.dataset.s || "—");
   const row = td.parentNode.dataset.key;
   const url = table.dataset.cellUrl + "?" + row + "&column=" + encodeURIComponent(column);
