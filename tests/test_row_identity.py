@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from conftest import ICE_RELEASES, ice_published
+from conftest import ICE_RELEASES, ice_published, six_releases
 
 from atdarchive import Archive
 
@@ -19,6 +19,7 @@ FACILITIES = "facilities__ice_enforcement_and_removal_operations_data"
 ATD = "atd__active_atd_participants_and_average_length_in_program_by_aor_and_technology"
 BOOKOUTS = "detention__ice_final_book_outs_by_release_reason_month_and_criminality"
 KEY = ["Name", "City", "State"]
+SIX = "ice-detention-stats"  # the session archive of the six releases (conftest)
 #: ICE's ATD technologies: the member rows of the AOR/Technology table (domain knowledge,
 #: used to key the table independently of the library's detection).
 TECHNOLOGIES = {"SmartLINK", "VoiceID", "Ankle Monitor", "Wristworn", "Dual Tech", "No Tech",
@@ -26,16 +27,15 @@ TECHNOLOGIES = {"SmartLINK", "VoiceID", "Ankle Monitor", "Wristworn", "Dual Tech
 
 
 @pytest.fixture(scope="module")
-def ice(tmp_path_factory: pytest.TempPathFactory) -> Archive:
-    """The six FY25 workbooks, and the facility list of each as its own CSV publication."""
+def ice(_six_releases, tmp_path_factory: pytest.TempPathFactory) -> Archive:
+    """The six FY25 workbooks (the session's archive, copied), and the facility list of
+    each as its own CSV publication."""
     base = tmp_path_factory.mktemp("identity")
-    archive = Archive.init(base / "arc")
-    archive.add_dataset("ice")
+    archive = six_releases(_six_releases, tmp_path_factory)
     archive.add_dataset("facilities", keys={"data": KEY})
     for path in ICE_RELEASES:
         published = ice_published(path)
-        archive.commit("ice", path, published=published)
-        table = archive.snapshot(f"ice@{published}").table(FACILITIES)
+        table = archive.snapshot(f"{SIX}@{published}").table(FACILITIES)
         csv = base / f"facilities_{published}.csv"
         pacsv.write_csv(table, csv)
         archive.commit("facilities", csv, published=published)
@@ -224,22 +224,22 @@ def _bookout_keys(table: pa.Table) -> list[tuple[str, str | None]]:
     (BOOKOUTS, _bookout_keys, ["Release Reason (group)", "Criminality"]),
 ])
 def test_hierarchical_tables_get_two_column_keys_on_every_release(ice, name, keyer, key):
-    report = ice.keys("ice", table=name)[0]
+    report = ice.keys(SIX, table=name)[0]
     assert report["key"] == key and report["source"] == "hierarchy"
     assert report["unique_in"] == len(report["releases"]) == 6
-    days = _releases(ice, "ice")
+    days = _releases(ice, SIX)
     for d in days:
-        t = ice.snapshot(f"ice@{d}").table(name)
+        t = ice.snapshot(f"{SIX}@{d}").table(name)
         assert list(zip(*(t.column(k).to_pylist() for k in key), strict=True)) == keyer(t)
         # the stored table is untouched: the key columns are derived on read
-        assert ice.snapshot(f"ice@{d}").table(name, derived=False).column_names == \
-            t.column_names[len(t.column_names) - len(ice.snapshot(f"ice@{d}").table(
+        assert ice.snapshot(f"{SIX}@{d}").table(name, derived=False).column_names == \
+            t.column_names[len(t.column_names) - len(ice.snapshot(f"{SIX}@{d}").table(
                 name, derived=False).column_names):]
     for a, b in zip(days, days[1:], strict=False):
-        old, new = (ice.snapshot(f"ice@{x}").table(name, derived=False) for x in (a, b))
+        old, new = (ice.snapshot(f"{SIX}@{x}").table(name, derived=False) for x in (a, b))
         values_old = {k: row for k, row in zip(keyer(old), old.to_pylist(), strict=True)}
         values_new = {k: row for k, row in zip(keyer(new), new.to_pylist(), strict=True)}
-        diff = ice.diff(f"ice@{a}", f"ice@{b}", table=name)
+        diff = ice.diff(f"{SIX}@{a}", f"{SIX}@{b}", table=name)
         assert diff.key == key and diff.key_source == "hierarchy"
         for cell in diff.cells_changed.to_pylist():  # every change is one the data shows
             k = (cell[key[0]], cell[key[1]])
@@ -282,10 +282,10 @@ def test_keys_command_text_and_json(ice: Archive, cli) -> None:
     assert "unique in 5 of 6 release(s)" in res.out
     assert "2025-07-07" in res.out and "NASSAU COUNTY CORRECTIONAL" in res.out and "×2" in res.out
     assert max(len(line) for line in res.out.splitlines()) <= 80
-    data = json.loads(cli("-C", ice.root, "keys", "ice", "--table", ATD, "--json").out)
+    data = json.loads(cli("-C", ice.root, "keys", SIX, "--table", ATD, "--json").out)
     entry = data["tables"][0]
     assert entry["key"] == ["AOR", "Technology"] and entry["hierarchy"]["shape"] == "mixed"
-    bad = cli("-C", ice.root, "keys", "ice", "--table", "atd_nope")
+    bad = cli("-C", ice.root, "keys", SIX, "--table", "atd_nope")
     assert bad.code != 0 and "no table 'atd_nope'" in bad.err
 
 

@@ -321,6 +321,17 @@ def _all(driver, selector):
     return driver.find_elements("css selector", selector)
 
 
+def _follow(driver, element, expect: str) -> None:
+    """Click a link or button and wait until the browser shows the page it leads to."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    before = driver.current_url
+    element.click()
+    WebDriverWait(driver, 60).until(
+        lambda d: d.current_url != before and expect in d.current_url
+        and d.execute_script("return document.readyState") == "complete")
+
+
 def _only_local(driver, base: str) -> None:
     """Nothing on the page came from outside the app, and nothing hostile ran."""
     names = driver.execute_script(
@@ -350,7 +361,7 @@ def test_browser_timeline_release_diff_cell(served, browser, tmp_path):
     _shot(browser, tmp_path / "timeline.png")
     _only_local(browser, base)
 
-    rows[-1].find_element("css selector", "a.release-link").click()
+    _follow(browser, rows[-1].find_element("css selector", "a.release-link"), latest.id)
     assert latest.short in browser.title
     assert _css(browser, "#permalink").text == latest.id
     assert {a.get_attribute("data-what") for a in _all(browser, "a.download")} == {"original"}
@@ -358,7 +369,7 @@ def test_browser_timeline_release_diff_cell(served, browser, tmp_path):
 
     browser.find_element("css selector", f'input[name=a][value="{parent.id}"]').click()
     browser.find_element("css selector", f'input[name=b][value="{latest.id}"]').click()
-    _css(browser, "#diff-button").click()
+    _follow(browser, _css(browser, "#diff-button"), "/diff/")
     assert browser.current_url.endswith(f"/diff/{parent.id}..{latest.id}")
     library = arc.diff(f"{DS}@{parent.id}", f"{DS}@{latest.id}")
     shown = {s.text.split(" ", 1)[1]: int(s.text.split(" ", 1)[0].replace(",", ""))
@@ -373,7 +384,7 @@ def test_browser_timeline_release_diff_cell(served, browser, tmp_path):
     assert first.find_element("css selector", "td.new").text == expected["new"]
     _shot(browser, tmp_path / "diff.png")
 
-    first.find_element("css selector", "a.cell-link").click()
+    _follow(browser, first.find_element("css selector", "a.cell-link"), "/cell?")
     values = arc.history_of(DS, table=BOOKINS, row={"Agency": agency},
                             column=column).to_pylist()
     on_screen = [(r.find_elements("css selector", "td")[0].text,
@@ -390,7 +401,8 @@ def test_browser_timeline_release_diff_cell(served, browser, tmp_path):
 def test_browser_blame_heatmap_cell_click(served, browser, tmp_path):
     arc, base, _ = served
     browser.get(f"{base}/datasets/{DS}/releases/latest")
-    next(a for a in _all(browser, "a.table-link") if a.text == BOOKINS).click()
+    _follow(browser, next(a for a in _all(browser, "a.table-link") if a.text == BOOKINS),
+            f"/tables/{BOOKINS}")
     blame = {(b["Agency"], b["column"]): b
              for b in arc.blame(f"{DS}@latest", table=BOOKINS).to_pylist()}
     header = [th.text for th in _all(browser, "#blame thead th")]
@@ -417,7 +429,7 @@ def test_browser_blame_heatmap_cell_click(served, browser, tmp_path):
               for r in _all(browser, "#blame tbody tr")]
     assert column == sorted(column)
 
-    _css(browser, "#panel-history").click()
+    _follow(browser, _css(browser, "#panel-history"), "/cell?")
     assert "column=Nov" in browser.current_url
     assert _all(browser, "#cell-history tbody tr")[-1].find_element(
         "css selector", "td.value").text == want["value"]
@@ -436,7 +448,7 @@ def test_browser_audit_finding_to_cell(served, browser, tmp_path):
     row = item.find_element("css selector", "table.cells tbody tr")
     old = row.find_element("css selector", "td.old").text
     new = row.find_element("css selector", "td.new").text
-    row.find_element("css selector", "a.cell-link").click()
+    _follow(browser, row.find_element("css selector", "a.cell-link"), "/cell?")
     history = [(r.find_elements("css selector", "td")[0].text,
                 r.find_elements("css selector", "td")[3].text,
                 r.find_elements("css selector", "td")[4].text)
