@@ -125,9 +125,7 @@ def create_app(archive: Browsed, *, hosts: list[str] | None = None) -> Starlette
             return RedirectResponse(move.url, 303)
         except NotFound as exc:
             return _error(env, 404, str(exc), wants_json)
-        except BadRequest as exc:
-            return _error(env, 400, str(exc), wants_json)
-        except AtdError as exc:
+        except AtdError as exc:  # BadRequest, or a request the library refuses
             return _error(env, 400, str(exc), wants_json)
         except Exception as exc:  # a bug: one line to the user, the trace to the terminal
             import traceback
