@@ -474,6 +474,27 @@ def test_browser_hostile_values_stay_text(served, browser, tmp_path):
     _only_local(browser, base)
 
 
+def test_port_zero_says_where_and_another_host_is_warned_of(served):
+    arc, _, _ = served
+    proc = subprocess.Popen([sys.executable, "-m", "atdarchive.cli", "-C", str(arc.root),
+                             "serve", "--host", "0.0.0.0", "--port", "0"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        warning, serving = proc.stderr.readline(), proc.stderr.readline()
+        assert warning.startswith("warning: serving on 0.0.0.0: anyone who can reach")
+        url = __import__("re").search(r"at (http://127\.0\.0\.1:\d+/) ", serving).group(1)
+        for _ in range(100):
+            try:
+                response = requests.get(url + "datasets/" + DS + "?format=json", timeout=60)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert response.status_code == 200 and response.json()["dataset"] == DS
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def test_a_commit_made_while_serving_is_seen(served, tmp_path):
     arc, base, _ = served
     before = as_json(base, f"/datasets/{HOSTILE}")

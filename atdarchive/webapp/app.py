@@ -169,7 +169,7 @@ def _download(site: Site, dataset: str, ref: str, what: str) -> Response:
         path, name = snapshot.original_path, record["original"]["name"]
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
     else:
-        if not record.get("capture"):
+        if record.get("capture") not in record.get("files", {}):
             raise NotFound(f"{dataset}@{entry.short} has no WARC capture (committed by hand)")
         path, name = snapshot.file_path(record["capture"]), f"{entry.short}.warc.gz"
         kind = "application/warc"

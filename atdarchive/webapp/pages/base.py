@@ -184,12 +184,21 @@ def diff_url(dataset: str, a: str, b: str, table: str | None = None) -> str:
     return url + (f"?{urlencode({'table': table})}" if table else "")
 
 
+def cell_path(dataset: str, table: str) -> str:
+    """Where a cell's history lives; the cell is named in the query (`cell_url`)."""
+    return f"/datasets/{_q(dataset)}/tables/{_q(table)}/cell"
+
+
+def row_query(row: Mapping[str, Any], channel: str = "public") -> list[tuple[str, str]]:
+    """A row as query parameters: one `row=COLUMN=VALUE` per key column (and the channel)."""
+    return [("row", f"{k}={v}") for k, v in row.items()] + (
+        [("channel", channel)] if channel != "public" else [])
+
+
 def cell_url(dataset: str, table: str, row: Mapping[str, Any], column: str,
              channel: str = "public") -> str:
-    params = [("row", f"{k}={v}") for k, v in row.items()] + [("column", column)]
-    if channel != "public":
-        params.append(("channel", channel))
-    return f"/datasets/{_q(dataset)}/tables/{_q(table)}/cell?{urlencode(params)}"
+    params = [*row_query(row), ("column", column), *row_query({}, channel)]
+    return f"{cell_path(dataset, table)}?{urlencode(params)}"
 
 
 def audit_url(dataset: str) -> str:

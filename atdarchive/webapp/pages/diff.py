@@ -70,10 +70,11 @@ def diff(site: Site, query: Query, dataset: str, span: str) -> Page:
                        if name in new.record.get("tables", {}) else None,
                        "focus_url": diff_url(dataset, old.id, new.id, name)})
     channels = None if old.channel == new.channel else [old.channel, new.channel]
+    added = [{"name": t, "url": table_url(dataset, new.id, t)} for t in document["tables_added"]]
     data = {"dataset": dataset, "a": release_ref(old), "b": release_ref(new), "table": table,
             "across_channels": channels,
             "permalink": diff_url(dataset, old.id, new.id, table), "diff": document}
-    view = {**data, "tables": tables, "limit": limit}
+    view = {**data, "tables": tables, "tables_added": added, "limit": limit}
     return Page("diff.html", f"{dataset}: {old.published} \u2192 {new.published}", data,
                 crumbs(dataset, (f"{old.published} \u2192 {new.published}", data["permalink"])),
                 view)

@@ -18,12 +18,13 @@ from atdarchive.webapp.pages.base import (
     Page,
     Query,
     Site,
-    cell_url,
+    cell_path,
     crumbs,
     int_param,
     page,
     release_ref,
     release_url,
+    row_query,
     table_url,
 )
 
@@ -62,16 +63,14 @@ def _table_data(site: Site, dataset: str, entry: Any, table: str, offset: int,
     per_release = grid.pop("per_release")
     releases = [{**release_ref(e), "heat": _heat(i, len(series)),
                  "cells": per_release.get(i, 0)} for i, e in enumerate(series)]
-    channel = [("channel", entry.channel)] if entry.channel != "public" else []
     for row in grid["rows"]:
-        row["key_query"] = urlencode([("row", f"{k}={v}") for k, v in row["key"].items()]
-                                     + channel)
+        row["key_query"] = urlencode(row_query(row["key"], entry.channel))
     tmeta = entry.record["tables"][table]
     return {"dataset": dataset, "release": release_ref(entry), "table": table,
             "title": tmeta.get("title", ""), "sheet": tmeta.get("sheet"),
             "key": meta.get("key"), "key_source": meta.get("key_source"),
             "permalink": table_url(dataset, entry.id, table), "releases": releases,
-            "cell_base": cell_url(dataset, table, {}, "").split("?")[0],
+            "cell_base": cell_path(dataset, table),
             "offset": offset, "limit": limit, **grid}
 
 
