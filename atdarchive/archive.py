@@ -47,11 +47,13 @@ class Archive(ArchiveContext):
 
         return create_app(self, hosts=hosts)
 
-    def serve(self, host: str = "127.0.0.1", port: int = 8000) -> None:
-        """Serve `web_app()` with uvicorn at http://HOST:PORT/ until interrupted."""
+    def serve(self, host: str = "127.0.0.1", port: int = 8000, *,
+              allow_hosts: list[str] | tuple[str, ...] = ()) -> None:
+        """Serve `web_app()` with uvicorn at http://HOST:PORT/ until interrupted; Host
+        names other than localhost's and HOST's must be listed in `allow_hosts`."""
         from atdarchive.webapp.server import serve
 
-        serve(self, host, port)
+        serve(self, host, port, allow_hosts=list(allow_hosts))
 
     # -- creation ------------------------------------------------------------
     @classmethod
@@ -347,12 +349,15 @@ class Archive(ArchiveContext):
 
         return revisions(self, dataset, table, channel=channel)
 
-    def sql(self, query: str, *, dataset: str | None = None) -> Any:
+    def sql(self, query: str, *, dataset: str | None = None, timeout: float | None = None,
+            memory_limit: str | float | None = None) -> Any:
         """Run one reading SQL statement over the dataset's views (DuckDB, read-only);
-        a `pyarrow.Table` (`atdarchive.sql`)."""
+        a `pyarrow.Table` (`atdarchive.sql`). `timeout` seconds and `memory_limit`
+        (`"512MB"`, `"2GiB"` or bytes) override `sql.seconds` / `sql.memory_bytes`; a
+        query past either stops with `LimitExceeded`."""
         from atdarchive.sql import sql
 
-        return sql(self, query, dataset)
+        return sql(self, query, dataset, timeout=timeout, memory_limit=memory_limit)
 
     def sql_export(self, out: str | os.PathLike[str], dataset: str | None = None, *,
                    force: bool = False) -> Path:
@@ -399,6 +404,19 @@ class Archive(ArchiveContext):
 
         return confirm_remote(self, name)
 
+    def waiting_settings(self) -> list[Any]:
+        """Settings that came with the archive and are not used until confirmed."""
+        from atdarchive.settings import waiting
+
+        return waiting(self)
+
+    def confirm_settings(self, kind: str | None = None, name: str | None = None
+                         ) -> list[Any]:
+        """Confirm what waits (all, one kind, or one setting) in your own trust store."""
+        from atdarchive.settings import confirm_settings
+
+        return confirm_settings(self, kind, name)
+
     def lock_remote(self, name: str, days: int, mode: str = "compliance") -> Remote:
         """Put pushed snapshot objects under S3 Object Lock retention from now on."""
         from atdarchive.remotes import lock_remote
@@ -420,16 +438,17 @@ class Archive(ArchiveContext):
     @classmethod
     def clone(cls, git_url: str, directory: str | os.PathLike[str], *,
               pulls: list[str] | tuple[str, ...] = (), remote: str | None = None,
-              progress: Progress | None = None, confirm_remotes: bool = False) -> Archive:
+              progress: Progress | None = None, confirm_remotes: bool = False,
+              confirm_sources: bool = False) -> Archive:
         """git clone a published archive, then pull the named snapshots' data.
 
-        `confirm_remotes` trusts directory remotes outside the clone that the
-        archive's config names (otherwise push and pull refuse them).
+        `confirm_remotes` trusts the remotes (and lock policies) the archive's config
+        names, `confirm_sources` its `[[sources]]`; otherwise they wait (`trust list`).
         """
         from atdarchive.remotes import clone
 
         context = clone(git_url, directory, pulls=pulls, remote=remote, progress=progress,
-                        confirm_remotes=confirm_remotes)
+                        confirm_remotes=confirm_remotes, confirm_sources=confirm_sources)
         archive = cls(directory)
         archive.notices.extend(context.notices)
         return archive
@@ -455,11 +474,13 @@ class Archive(ArchiveContext):
         return cite(self, ref, format)
 
     def export(self, ref: str, out: str | os.PathLike[str], *, table: str | None = None,
-               original: bool = False, force: bool = False) -> Path:
+               original: bool = False, force: bool = False, raw: bool = False) -> Path:
         """Write one table as .csv/.parquet, or the original file byte for byte.
 
         An existing OUT is refused unless `force` (a researcher's file is not ours to
-        replace); the file appears whole or not at all (written beside it, renamed)."""
+        replace); the file appears whole or not at all (written beside it, renamed).
+        CSV is for spreadsheets: text cells that would run as formulas get a leading `'`
+        unless `raw` (`atdarchive.render.csv_safe`); Parquet and the original are exact."""
         snapshot = self.snapshot(ref)
         target = Path(out)
         if target.is_dir():
@@ -479,9 +500,9 @@ class Archive(ArchiveContext):
 
                 write_table(data, partial)
             else:
-                import pyarrow.csv as pacsv
+                from atdarchive.render.csv_safe import write_csv
 
-                pacsv.write_csv(data, partial)
+                write_csv(data, partial, raw=raw)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)

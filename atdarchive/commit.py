@@ -4,6 +4,10 @@ stage (original + tables in `.atdarchive/staging/`) → record and change
 summary → publish (one rename) → track (DVC) → ledger line (the commit point)
 → git commit → derived indexes and audit flags. Before the ledger line
 nothing is visible; after it, failures only leave notes (DESIGN.md §11).
+
+Reading is bounded (`atdarchive.limits.ingest`, with the dataset's `[limits]`), and the
+record's ledger line is measured before the snapshot is published: a publication over a
+bound leaves nothing behind (no staging, snapshot, ledger line or git commit).
 """
 
 from __future__ import annotations
@@ -68,8 +72,10 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
     """
     from atdarchive.ingest import read_publication
     from atdarchive.ingest.model import Publication
+    from atdarchive.limits.ingest import dataset_bounds
 
     config = ctx.dataset(dataset)
+    bounds = dataset_bounds(ctx.root, dataset, config.limits)
     check_name("channel", channel)
     path = Path(file)
     retrieved = parse_published(retrieved_at, "--retrieved-at") if retrieved_at else utc_now()
@@ -91,7 +97,7 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
         try:
             publication = read_publication(path, format=format, delimiter=delimiter,
                                            encoding=encoding, spec=config.extract or None,
-                                           json_path=json_path)
+                                           json_path=json_path, bounds=bounds)
         except IngestError as exc:
             if not keep_unparsed:
                 raise
@@ -134,6 +140,8 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
             record["summary"] = ({"against": None, "evidence_only": True} if parse_error
                                  else _summary(ctx, staged, record, parent_entry))
             record["id"] = sha256_bytes(canonical_json(record).encode())
+            ctx.ledger(dataset).check_size({"type": "snapshot", "record": record},
+                                           path.name)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise

@@ -2,8 +2,9 @@
 
 Holds the title, agency, source URL, description, the key columns of each
 table, hierarchy overrides (`[hierarchy.TABLE]`: shape = "mixed" | "sparse" |
-"none", label, member, names; `atdarchive.hierarchy`), and an optional
-extraction spec that overrides table detection.
+"none", label, member, names; `atdarchive.hierarchy`), an optional
+extraction spec that overrides table detection, and optional `[limits]` on ingest
+(`atdarchive.limits.ingest`: lowered ones apply, raised ones once confirmed).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class DatasetConfig:
     hierarchy: dict[str, dict[str, Any]] = field(default_factory=dict)
     audit: dict[str, Any] = field(default_factory=dict)
     sources: list[Source] = field(default_factory=list)  # watched pages and URLs
+    limits: dict[str, float] = field(default_factory=dict)  # ingest bounds, "ingest." dropped
 
     @classmethod
     def load(cls, path: Path) -> DatasetConfig:
@@ -53,6 +55,7 @@ class DatasetConfig:
             hierarchy={k: dict(v) for k, v in data.get("hierarchy", {}).items()},
             audit=dict(data.get("audit", {})),
             sources=parse_sources(data.get("sources", [])),
+            limits=dict(data.get("limits", {})),
         )
 
     def save(self, path: Path) -> None:
@@ -70,6 +73,8 @@ class DatasetConfig:
             data["audit"] = self.audit
         if self.sources:
             data["sources"] = [s.to_toml() for s in self.sources]
+        if self.limits:
+            data["limits"] = dict(sorted(self.limits.items()))
         return dumps(data, comments={
             "keys": "key columns per table; tables not listed get an inferred key"})
 
@@ -78,6 +83,7 @@ class DatasetConfig:
             "name": self.name, "title": self.title, "agency": self.agency,
             "source_url": self.source_url, "description": self.description,
             "keys": self.keys, "hierarchy": self.hierarchy, "audit": self.audit,
+            "limits": self.limits,
         }
 
 
@@ -96,7 +102,10 @@ def schema_problem(data: dict[str, Any]) -> str | None:
     A config can come from someone else's archive, so every key's type is
     checked here once; nothing downstream has to guess.
     """
-    allowed = {"name", *TEXT_FIELDS, "keys", "extract", "hierarchy", "audit", "sources"}
+    from atdarchive.limits.ingest import limits_problem
+
+    allowed = {"name", *TEXT_FIELDS, "keys", "extract", "hierarchy", "audit", "sources",
+               "limits"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         return f"unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
@@ -117,7 +126,8 @@ def schema_problem(data: dict[str, Any]) -> str | None:
             return f"keys.{table} must be a non-empty list of column names"
     problem = (_hierarchy_problem(data.get("hierarchy", {}))
                or _audit_problem(data.get("audit", {}))
-               or sources_problem(data.get("sources", [])))
+               or sources_problem(data.get("sources", []))
+               or (limits_problem(data["limits"]) if "limits" in data else None))
     if problem:
         return problem
     extract = data.get("extract", {})

@@ -7,12 +7,10 @@ in the ledger ("re-checked, unchanged"), so the log shows the archive looked.
 
 from __future__ import annotations
 
-import hashlib
+import os
 import re
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +18,7 @@ from typing import Any
 from atdarchive.commit import CommitResult, commit
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
-from atdarchive.util import utc_now
 
-MAX_BYTES = 2 << 30  # refuse downloads over 2 GiB: no agency spreadsheet is that large
-CHUNK = 1 << 20
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -35,44 +30,33 @@ class FetchResult:
     unchanged_id: str | None = None
 
 
-def download(url: str, directory: Path, timeout: float = 60.0) -> tuple[Path, dict[str, Any]]:
-    """GET `url` into `directory`; returns the file and the HTTP evidence."""
-    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+def download(url: str, directory: Path, timeout: float | None = None
+             ) -> tuple[Path, dict[str, Any]]:
+    """GET `url` into `directory` with watch's client and rules (`atdarchive.web`: only
+    http/https, checked redirects and addresses, bounded bodies, deadlines, a body cut
+    short is a failure); the whole of it within `net.fetch_deadline`. Returns the file
+    and the HTTP evidence."""
+    from atdarchive.web import Client, Deadline
+
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
         raise AtdError(f"{url}: only http:// and https:// URLs can be fetched")
-    request = urllib.request.Request(url, headers={"User-Agent": "atdarchive/0.1"})
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (checked above)
-    except urllib.error.HTTPError as exc:
-        raise AtdError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise AtdError(f"{url}: cannot fetch ({reason})") from None
-    with response:
-        headers = response.headers
-        name = _file_name(response.url, headers.get("Content-Disposition"))
-        target = directory / name
-        digest = hashlib.sha256()
-        size = 0
-        with open(target, "wb") as out:
-            while chunk := response.read(CHUNK):
-                size += len(chunk)
-                if size > MAX_BYTES:
-                    raise AtdError(f"{url}: larger than {MAX_BYTES >> 30} GiB; refused")
-                digest.update(chunk)
-                out.write(chunk)
-        evidence = {
-            "requested_url": url, "final_url": response.url, "status": response.status,
-            "etag": headers.get("ETag"), "last_modified": headers.get("Last-Modified"),
-            "content_type": headers.get("Content-Type"),
-            "content_length": headers.get("Content-Length"),
-            "fetched_at": utc_now(), "sha256": digest.hexdigest(), "size": size,
-        }
-    return target, {k: v for k, v in evidence.items() if v is not None}
+    deadline = Deadline.start("net.fetch_deadline", "the fetch's time")
+    client = Client(timeout=timeout, retries=2, delay=0.0, deadline=deadline, home=url)
+    response = client.get(url, directory)
+    if response.status != 200:
+        response.discard()
+        raise AtdError(f"{url}: HTTP {response.status} {response.reason}".rstrip())
+    assert response.body is not None
+    name = _file_name(response.final_url, response.headers.get("content-disposition"))
+    target = directory / "files" / name
+    target.parent.mkdir(exist_ok=True)
+    os.replace(response.body, target)
+    return target, response.evidence()
 
 
 def fetch(archive: ArchiveContext, dataset: str, url: str, *, published: str | None = None,
           period: str | None = None, channel: str = "public", archivist: str | None = None,
-          message: str = "", timeout: float = 60.0) -> FetchResult:
+          message: str = "", timeout: float | None = None) -> FetchResult:
     """Download and archive `url` unless its bytes are already a snapshot of `dataset`."""
     archive.dataset(dataset)
     # outside the archive: recovery clears the archive's staging when commit takes the lock

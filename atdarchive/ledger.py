@@ -5,21 +5,29 @@ before it (the first carries GENESIS), so editing, reordering or deleting any
 line breaks the chain. Events: `snapshot` (a snapshot record), `tag` (a name
 given to a snapshot) and `check` (a fetch that found the publication unchanged).
 The line is the commit point of a snapshot: it is appended last.
+
+A line is at most `ledger.max_line_bytes` (16 MiB; `atdarchive.limits`): a longer one is
+refused before anything is written, and one already in a ledger (written by an older
+version) is skipped unread by every command and reported by `verify`, so one oversized
+release cannot wedge the dataset.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atdarchive import limits
 from atdarchive.events import EventProblem, Validator
 from atdarchive.paths import open_nofollow
 from atdarchive.util import canonical_json, sha256_bytes
 
 GENESIS = "0" * 64
+LINE_LIMIT = "ledger.max_line_bytes"
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class _Trusted:
 
 
 _TRUSTED: dict[tuple[str, str], _Trusted] = {}
+_TRUSTED_LOCK = threading.Lock()
 
 
 def _last_line(data: bytes, size: int) -> bytes:
@@ -50,10 +59,22 @@ def _last_line(data: bytes, size: int) -> bytes:
     return data[data.rfind(b"\n", 0, max(size - 1, 0)) + 1: size]
 
 
+def _over_limit(line: bytes, limit: float) -> str | None:
+    if len(line) <= limit:
+        return None
+    return (f"line of {limits.human(len(line), 'bytes')} is over the ledger line limit of "
+            f"{limits.human(limit, 'bytes')} ({LINE_LIMIT}; raise it with "
+            f"{limits.LIMITS[LINE_LIMIT].env}=N), skipped unread")
+
+
 def _parse(lines: list[bytes], offset: int) -> tuple[list[tuple[int, Any]], list[EventProblem]]:
     out: list[tuple[int, Any]] = []
     problems: list[EventProblem] = []
+    limit = limits.value(LINE_LIMIT)
     for number, line in enumerate(lines, offset + 1):
+        if (over := _over_limit(line, limit)) is not None:
+            problems.append(EventProblem(number, over))
+            continue
         try:
             out.append((number, json.loads(line)))
         except (ValueError, RecursionError):
@@ -96,6 +117,11 @@ class Ledger:
         and checked, so a long history costs a read and a hash, not a re-parse.
         """
         data = self._data()
+        with _TRUSTED_LOCK:  # the web app reads ledgers from several threads
+            return self._trusted(data, dataset)
+
+    def _trusted(self, data: bytes, dataset: str
+                 ) -> tuple[list[dict[str, Any]], list[EventProblem]]:
         key = (str(self.path), dataset)
         cached = _TRUSTED.get(key)
         if cached is None or _last_line(data, cached.size) != cached.last_line:
@@ -115,12 +141,22 @@ class Ledger:
         lines = self._lines()
         return sha256_bytes(lines[-1]) if lines else GENESIS
 
+    def check_size(self, event: dict[str, Any], subject: str) -> None:
+        """Refuse EVENT if its line would pass `ledger.max_line_bytes` (before anything is
+        staged or written; `append` checks again)."""
+        chained = {**event, "prev": GENESIS, "seq": len(self._lines()) + 1}
+        limits.check(subject, LINE_LIMIT, len(canonical_json(chained).encode()),
+                     detail="nothing was recorded")
+
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Append one event with the chain hash; one write, fsynced."""
+        """Append one event with the chain hash; one write, fsynced. A line over
+        `ledger.max_line_bytes` is refused and nothing is written."""
         lines = self._lines()
         event = {**event, "prev": sha256_bytes(lines[-1]) if lines else GENESIS,
                  "seq": len(lines) + 1}
         line = canonical_json(event).encode() + b"\n"
+        limits.check(f"{self.path.parent.name}: {event.get('type', 'event')} event",
+                     LINE_LIMIT, len(line) - 1, detail="nothing was recorded")
         self._drop_torn_tail()
         fd = open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
@@ -146,7 +182,11 @@ class Ledger:
         """Every line parses, carries the previous line's hash and the next sequence number."""
         problems: list[ChainProblem] = []
         prev = GENESIS
+        limit = limits.value(LINE_LIMIT)
         for number, line in enumerate(self._lines(), 1):
+            if _over_limit(line, limit):  # reported by `trusted`; its hash still chains
+                prev = sha256_bytes(line)
+                continue
             try:
                 event = json.loads(line)
             except (ValueError, RecursionError):

@@ -34,7 +34,7 @@ from atdarchive.paths import ensure_no_symlink, open_nofollow
 from atdarchive.store import IGNORE_SNAPSHOT_DIRS, SNAPSHOT_LINE_RE, SnapshotStore
 from atdarchive.util import atomic_write, sha256_bytes
 
-TEMP_FILE_RE = re.compile(r"^\..+\.tmp-\d+$")  # what `util.atomic_write` writes first
+TEMP_FILE_RE = re.compile(r"^\..+\.tmp-\d+(-\d+)?$")  # what `util.atomic_write` writes first
 GIT_LOCK_WAIT = 15.0  # seconds a live git command may keep its lock before we give up
 STALE_LOCK_AGE = 10.0  # without /proc, a git lock this old with no git running is stale
 

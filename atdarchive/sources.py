@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from atdarchive.errors import AtdError
+from atdarchive.trust import Setting, archive_setting, confirm, require
 from atdarchive.util import check_name
 
 SOURCE_FIELDS = ("page", "link", "url", "published", "channel")
@@ -150,4 +151,21 @@ def add_source(ctx: Any, dataset: str, source: Source) -> Source:
         path = ctx.dataset_dir(dataset) / "dataset.toml"
         config.save(path)
         gitops.commit(ctx.root, [path], f"{dataset}: watch {source.label}")
+        confirm(ctx.root, source_setting(ctx.root, dataset, source))  # you typed it
     return source
+
+
+def source_setting(root: Any, dataset: str, source: Source) -> Setting:
+    """One source as a setting to confirm: it came with the archive unless you added it."""
+    return archive_setting(root, "source", f"{dataset}:{source.id}", source.to_toml(),
+                           f"datasets/{dataset}/dataset.toml")
+
+
+def trusted_sources(ctx: Any, dataset: str) -> list[Source]:
+    """DATASET's sources, each confirmed by the user: a `[[sources]]` entry that came with
+    the archive may point anywhere (an intranet service, 127.0.0.1), so it is not fetched
+    until confirmed (`source confirm`)."""
+    sources = ctx.dataset(dataset).sources
+    for source in sources:
+        require(ctx.root, source_setting(ctx.root, dataset, source))
+    return sources

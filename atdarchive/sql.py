@@ -12,9 +12,14 @@ Views, in the manner of Dolt's system tables:
 
 Views are built only for the names a query mentions (each costs reading releases).
 Only reading statements run (SELECT, WITH, DESCRIBE, SUMMARIZE, SHOW, EXPLAIN — DuckDB's
-own parser says which a statement is); the connection's external access is off before
-the query runs, so no file, URL or extension outside the archive's data can be read:
-the data is handed to DuckDB as Arrow tables, never as paths.
+own parser says which a statement is, and an EXPLAIN must explain one of those, as
+EXPLAIN ANALYZE runs it); the connection's external access is off and its configuration
+locked before the query runs, so no file, URL or extension outside the archive's data
+can be read or written: the data is handed to DuckDB as Arrow tables, never as paths.
+Each query is bounded (`atdarchive.limits.sql`): a timer interrupts it after
+`sql.seconds`; DuckDB's memory_limit, threads and spill directory (a private temporary
+directory, removed afterwards, at most `sql.temp_bytes`) are set before the lock; the
+result is fetched in batches and refused past `sql.memory_bytes`.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import pyarrow as pa
 
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
+from atdarchive.limits.sql import SqlBounds, SqlLimitExceeded, shown
 
 SCHEMAS = ("history", "vintages", "blame", "diffs")
 RELEASES = pa.schema([
@@ -191,8 +197,20 @@ def _mentioned(query: str, catalog: Catalog) -> list[str]:
     return found
 
 
+# `EXPLAIN [ANALYZE] [(options)]` and the comments around it: what follows is the statement
+# that EXPLAIN ANALYZE runs, and it must be a reading one too.
+_WS = r"(?:\s|--[^\n]*|/\*.*?\*/)*"
+_EXPLAIN = re.compile(rf"^{_WS}EXPLAIN\b{_WS}(?:ANALY[SZ]E\b{_WS})?"
+                      rf"(?:\((?:[^()'\"]|'[^']*'|\"[^\"]*\")*\){_WS})?", re.I | re.S)
+
+
+def _kind(statement: Any) -> str:
+    return str(statement.type).rpartition(".")[2]
+
+
 def check_reading(con: Any, query: str) -> None:
-    """Refuse anything but reading statements (DuckDB's parser decides)."""
+    """Refuse anything but reading statements (DuckDB's parser decides), and an EXPLAIN
+    (whose ANALYZE form runs its statement) of anything but a reading statement."""
     import duckdb
 
     try:
@@ -202,21 +220,45 @@ def check_reading(con: Any, query: str) -> None:
     if not statements:
         raise AtdError("sql: no statement given")
     for statement in statements:
-        kind = str(statement.type).rpartition(".")[2]
+        kind = _kind(statement)
+        if kind == "EXPLAIN":
+            kind = _explained(con, statement.query)
         kind = {"LOAD": "INSTALL/LOAD"}.get(kind, kind)
         if kind not in READING:
             raise AtdError(f"sql: only reading statements run (SELECT, WITH, DESCRIBE, "
                            f"SUMMARIZE, SHOW, EXPLAIN); this is {kind}")
 
 
-def connect(ctx: ArchiveContext, dataset: str, views: list[str]) -> Any:
-    """A DuckDB connection holding VIEWS as Arrow tables, external access off, locked."""
+def _explained(con: Any, text: str) -> str:
+    """The kind of the statement an EXPLAIN names ("EXPLAIN" when it reads; fail closed)."""
+    import duckdb
+
+    match = _EXPLAIN.match(text)
+    try:
+        inner = con.extract_statements(text[match.end():]) if match else []
+    except duckdb.Error:
+        inner = []
+    if len(inner) != 1:
+        return "EXPLAIN of something not recognised as a SELECT"
+    kind = _kind(inner[0])
+    return "EXPLAIN" if kind == "SELECT" else f"EXPLAIN {kind}"
+
+
+def connect(ctx: ArchiveContext, dataset: str, views: list[str], bounds: SqlBounds,
+            scratch: Path) -> tuple[Any, Catalog]:
+    """A DuckDB connection holding VIEWS as Arrow tables: external access off, memory,
+    threads and spill (into SCRATCH) bounded, configuration locked."""
     import duckdb
 
     catalog = Catalog(ctx, dataset)
     con = duckdb.connect(config={"enable_external_access": False,
                                  "autoinstall_known_extensions": False,
-                                 "autoload_known_extensions": False})
+                                 "autoload_known_extensions": False,
+                                 "allow_community_extensions": False,
+                                 "memory_limit": f"{bounds.memory_bytes}B",
+                                 "threads": bounds.threads,
+                                 "temp_directory": str(scratch),
+                                 "max_temp_directory_size": f"{bounds.temp_bytes}B"})
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for number, name in enumerate(views):
@@ -230,31 +272,90 @@ def connect(ctx: ArchiveContext, dataset: str, views: list[str]) -> Any:
     return con, catalog
 
 
-def sql(ctx: ArchiveContext, query: str, dataset: str | None = None) -> pa.Table:
-    """Run one reading QUERY over DATASET's views; the result as an Arrow table."""
+def sql(ctx: ArchiveContext, query: str, dataset: str | None = None, *,
+        timeout: float | None = None, memory_limit: str | float | None = None) -> pa.Table:
+    """Run one reading QUERY over DATASET's views; the result as an Arrow table.
+
+    Bounded (`atdarchive.limits.sql`): TIMEOUT seconds (else `sql.seconds`) for DuckDB's
+    work and fetching the result, MEMORY_LIMIT (`512MB`, `2GiB`, bytes; else
+    `sql.memory_bytes`) for DuckDB's memory and again for the result, `sql.temp_bytes`
+    of spill into a private directory removed afterwards, `sql.threads` threads."""
+    import shutil
+    import tempfile
+
     import duckdb
 
+    bounds = SqlBounds.resolve(timeout, memory_limit)
     dataset = _dataset(ctx, dataset)
     probe = duckdb.connect(config={"enable_external_access": False})
     check_reading(probe, query)
     probe.close()
     catalog = Catalog(ctx, dataset)
-    con, catalog = connect(ctx, dataset, _mentioned(query, catalog))
+    scratch = Path(tempfile.mkdtemp(prefix="atdarchive-sql-"))
+    con = None
     try:
-        return con.sql(query).to_arrow_table()
+        con, catalog = connect(ctx, dataset, _mentioned(query, catalog), bounds, scratch)
+        return _run(con, query, bounds, catalog)
+    finally:
+        if con is not None:
+            con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(con: Any, query: str, bounds: SqlBounds, catalog: Catalog) -> pa.Table:
+    """QUERY's result, streamed in batches so that neither time nor the result's size can
+    run past the bounds: a timer interrupts DuckDB; the batches are counted as they come."""
+    import threading
+
+    import duckdb
+
+    stopped = threading.Event()
+
+    def stop() -> None:
+        stopped.set()
+        con.interrupt()
+
+    timer = threading.Timer(bounds.seconds, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        reader = con.sql(query)
+        if reader is None:
+            return pa.table({})
+        batches, size = [], 0
+        stream = reader.to_arrow_reader(64 * 1024)
+        for batch in stream:
+            size += batch.nbytes
+            if size > bounds.memory_bytes:
+                raise SqlLimitExceeded("sql.memory_bytes", bounds,
+                                       f"the query's result (over {shown(size, 'bytes')})")
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=stream.schema)
     except duckdb.CatalogException as exc:
         first = str(exc).splitlines()[0]
         if "Table" not in first and "table" not in first:
             raise AtdError(f"sql: {first}") from None
-        shown = ", ".join(["releases", "findings", "<table>", *(f"{s}.<table>" for s in
+        views = ", ".join(["releases", "findings", "<table>", *(f"{s}.<table>" for s in
                                                                  SCHEMAS)])
         more = ", ..." if len(catalog.tables) > 6 else ""
-        raise AtdError(f"sql: {first} (views: {shown}; tables: "
+        raise AtdError(f"sql: {first} (views: {views}; tables: "
                        f"{', '.join(catalog.tables[:6])}{more})") from None
-    except duckdb.Error as exc:
-        raise AtdError(f"sql: {str(exc).splitlines()[0]}") from None
+    except (duckdb.Error, OSError, RuntimeError) as exc:
+        # DuckDB raises some of its errors as OSError/RuntimeError (a streamed interrupt).
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if stopped.is_set() or "INTERRUPT" in first:
+            if stopped.is_set():
+                raise SqlLimitExceeded("sql.seconds", bounds,
+                                       "the query's running time") from None
+            raise KeyboardInterrupt from None
+        if "Out of Memory" in first:
+            if "offload" in first:  # the spill directory is full
+                raise SqlLimitExceeded("sql.temp_bytes", bounds,
+                                       "the query's spill to disk") from None
+            raise SqlLimitExceeded("sql.memory_bytes", bounds, "the query's memory") from None
+        raise AtdError(f"sql: {first}") from None
     finally:
-        con.close()
+        timer.cancel()
 
 
 def _dataset(ctx: ArchiveContext, dataset: str | None) -> str:

@@ -18,7 +18,6 @@ stat-stamp cache avoids re-hashing unchanged files).
 from __future__ import annotations
 
 import atexit
-import configparser
 import contextlib
 import hashlib
 import io
@@ -104,19 +103,6 @@ def quiet_dvc() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-
-
-def read_dvc_config(path: Path) -> configparser.ConfigParser | None:
-    """A DVC config file (INI), or None if absent; a malformed one is a one-line error."""
-    if not path.exists():
-        return None
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(path.read_text(encoding="utf-8", errors="replace"), str(path))
-    except configparser.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise IntegrityError(f"{path}: not a valid DVC config ({first})") from None
-    return parser
 
 
 def _id(snapshot_id: str) -> str:
@@ -250,23 +236,23 @@ class SnapshotStore:
     def cache_dir(self) -> Path:
         """DVC's cache directory, read from `.dvc/config` without importing DVC.
 
-        The committed config comes with the archive, so a `cache.dir` there that
-        leaves the archive is refused until the user confirms it in their own
-        `.dvc/config.local` (`dvc cache dir --local PATH`).
+        The config comes with the archive, so a `cache.dir` that leaves the archive
+        is used only once the user confirmed it (`atdarchive.settings`).
         """
-        for name in ("config.local", "config"):
-            path = ensure_no_symlink(self.root, self.root / ".dvc" / name, "a DVC config")
-            parser = read_dvc_config(path)
-            if parser is not None and parser.has_option("cache", "dir"):
-                value = Path(parser.get("cache", "dir"))
-                resolved = value if value.is_absolute() else (path.parent / value).resolve()
-                if name == "config" and not resolved.is_relative_to(self.root):
-                    raise IntegrityError(
-                        f"{path}: cache.dir {str(value)!r} is outside the archive; refused "
-                        "(an archive's own config may not send reads or writes elsewhere). "
-                        f"If you trust it: dvc cache dir --local {resolved}")
-                return resolved
-        return self.root / ".dvc" / "cache"
+        from atdarchive.dvcconfig import dvc_config, dvc_settings
+        from atdarchive.trust import require
+
+        sections, _ = dvc_config(self.root)
+        value = sections.get("cache", {}).get("dir")
+        if value is None:
+            return self.root / ".dvc" / "cache"
+        path = Path(value)
+        resolved = path if path.is_absolute() else (self.root / ".dvc" / path).resolve()
+        if not resolved.is_relative_to(self.root):
+            for setting in dvc_settings(self.root):
+                if setting.kind == "dvc" and setting.name == "cache.dir":
+                    require(self.root, setting)
+        return resolved
 
     def cache_path(self, md5: str) -> Path:
         """A DVC cache object by its address (`md5` or `md5.dir`), which must be one."""

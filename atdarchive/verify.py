@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -75,7 +74,8 @@ def verify(archive: ArchiveContext, dataset: str | None = None, *, repair: bool 
         problems += [Problem(None, None, None, f"repaired: {n}", NOTE)
                      for n in repair_archive(archive, dataset)]
     names = [dataset] if dataset else archive.dataset_names()
-    problems += _archive_leftovers(archive) + _committed_links(archive)
+    problems += (_archive_leftovers(archive) + _committed_links(archive)
+                 + _git_execution_points(archive) + _waiting_settings(archive))
     for name in names:
         try:
             config = archive.dataset(name)  # by directory; the file's own name must agree
@@ -162,6 +162,27 @@ def _committed_links(archive: ArchiveContext) -> list[Problem]:
             out.append(Problem(None, None, path, "local state (.atdarchive/) committed to git; "
                                "it is never shared: remove it from git"))
     return out
+
+
+def _git_execution_points(archive: ArchiveContext) -> list[Problem]:
+    """What the repository asks git to run, one note per file: never obeyed here."""
+    by_file: dict[str, list[str]] = {}
+    for point in gitops.execution_points(archive.root):
+        where, _, what = point.partition(": ")
+        if where.startswith(".git/hooks/"):
+            where, what = ".git/hooks", where.removeprefix(".git/hooks/")
+        by_file.setdefault(where, []).append(what)
+    return [Problem(None, None, where, f"{', '.join(what)}: git would run a program or look "
+                    "outside the archive here; atdarchive switches this off (a plain `git` in "
+                    "this folder would obey it)", NOTE) for where, what in by_file.items()]
+
+
+def _waiting_settings(archive: ArchiveContext) -> list[Problem]:
+    """Settings that came with the archive and wait for the user's confirmation."""
+    from atdarchive.settings import waiting
+
+    return [Problem(None, None, s.origin, f"{s.describe()}: not used until you confirm it "
+                    f"({s.confirm})", NOTE) for s in waiting(archive)]
 
 
 def _archive_leftovers(archive: ArchiveContext) -> list[Problem]:
@@ -438,6 +459,8 @@ class _Verifier:
 
     def _rederive(self, snapshot: Any, stored: dict[str, Any]) -> None:
         from atdarchive.ingest import FORMATS, read_publication
+        from atdarchive.limits import LimitExceeded
+        from atdarchive.limits.ingest import dataset_bounds
         from atdarchive.parquetio import read_table
         from atdarchive.store import table_fingerprint
 
@@ -452,7 +475,11 @@ class _Verifier:
             publication = read_publication(
                 snapshot.original_path, format=fmt if fmt in FORMATS else None,
                 delimiter=options.get("delimiter"), encoding=options.get("encoding"),
-                spec=config.extract or None, json_path=options.get("json_path"))
+                spec=config.extract or None, json_path=options.get("json_path"),
+                bounds=dataset_bounds(self.archive.root, self.dataset, config.limits))
+        except LimitExceeded as exc:  # a bound protects this machine; not a sign of tampering
+            self.add(f"not re-derived: {exc}", snapshot.id, original.get("file"), NOTE)
+            return
         except AtdError as exc:
             self.add(f"the original no longer reads: {exc}", snapshot.id, original.get("file"))
             return
@@ -618,9 +645,8 @@ def _parses(line: bytes) -> bool:
 
 def _cat_files(root: Path, specs: list[str]) -> list[bytes | None]:
     """Many `rev:path` blobs through one `git cat-file --batch` (None for a missing one)."""
-    proc = subprocess.run(["git", "-C", str(root), "cat-file", "--batch"],
-                          input="".join(f"{s}\n" for s in specs).encode(),
-                          capture_output=True, check=False)
+    proc = gitops.run(root, "cat-file", "--batch",
+                      input="".join(f"{s}\n" for s in specs).encode())
     out, pos, blobs = proc.stdout, 0, []
     for _ in specs:
         end = out.index(b"\n", pos)

@@ -33,7 +33,7 @@ from typing import Any
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
 from atdarchive.paths import ensure_no_symlink
-from atdarchive.sources import Source
+from atdarchive.sources import Source, trusted_sources
 from atdarchive.util import atomic_write, utc_now
 
 #: How much each event matters, as audit severities (`--fail-on`).
@@ -51,11 +51,11 @@ FILE_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv", ".tsv", ".js
 
 @dataclass
 class WatchOptions:
-    timeout: float = 30.0
+    timeout: float | None = None  # seconds without a byte (None: net.idle_timeout)
     retries: int = 3
     backoff: float = 0.5
     delay: float = 1.0           # seconds between two requests to one host
-    budget: float | None = 600.0  # seconds for the whole pass
+    budget: float | None = None  # seconds for the whole pass (None: net.watch_budget)
 
 
 @dataclass
@@ -137,6 +137,30 @@ class _Known:
     urls: dict[str, dict[str, Any]] = field(default_factory=dict)  # url -> last evidence
     page: dict[str, Any] | None = None
     written_today: set[str] = field(default_factory=set)  # coalesced kinds already in
+    #: every link list the ledger holds, by `links_digest` (a page's list is written once)
+    link_lists: dict[str, list[str]] = field(default_factory=dict)
+
+    def see_page(self, page: Any) -> None:
+        """A page's evidence from the ledger: the latest page, and its links if inline."""
+        if not isinstance(page, dict):
+            return
+        links = page.get("links")
+        if isinstance(links, list):
+            kept = [url for url in links if isinstance(url, str)]
+            self.link_lists[links_digest(kept)] = kept
+        self.page = page
+
+    def page_links(self) -> list[str]:
+        """The links of the latest page seen (inline, or by its digest)."""
+        page = self.page or {}
+        if isinstance(page.get("links"), list):
+            return [url for url in page["links"] if isinstance(url, str)]
+        return list(self.link_lists.get(str(page.get("links_sha256")), []))
+
+
+def links_digest(links: list[str]) -> str:
+    """The digest a page's link list is stored and referred to by."""
+    return hashlib.sha256(json.dumps(links).encode()).hexdigest()
 
 
 def _known(ctx: ArchiveContext, dataset: str, source: Source, today: str) -> _Known:
@@ -152,11 +176,11 @@ def _known(ctx: ArchiveContext, dataset: str, source: Source, today: str) -> _Kn
             for url in {item.get("requested_url"), item.get("final_url")} - {None}:
                 known.urls[url] = state
             if item.get("page"):
-                known.page = item["page"]
+                known.see_page(item["page"])
             continue
         event = item
         if event.get("page"):
-            known.page = event["page"]
+            known.see_page(event["page"])
         url = event.get("url")
         if url and event["kind"] in ("withdrawn", "reinstated", "check", "repost",
                                      "same_url_revision"):
@@ -203,15 +227,15 @@ def find_links(page: str, base: str, pattern: str) -> list[str]:
         parser.feed(page)
         parser.close()
     regex = re.compile(pattern)
-    out: list[str] = []
+    out: dict[str, None] = {}  # ordered, each once, without a quadratic `in`
     for href, text in parser.links:
         url = urllib.parse.urljoin(base, href.strip())
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             continue
         url = urllib.parse.urldefrag(url)[0]
-        if (regex.search(url) or regex.search(text)) and url not in out:
-            out.append(url)
-    return out
+        if url not in out and (regex.search(url) or regex.search(text)):
+            out[url] = None
+    return list(out)
 
 
 def _looks_like_html(path: Path, headers: dict[str, str], url: str) -> bool:
@@ -229,16 +253,18 @@ def _looks_like_html(path: Path, headers: dict[str, str], url: str) -> bool:
 def watch(ctx: ArchiveContext, datasets: list[str] | None = None,
           options: WatchOptions | None = None, progress: Any = None) -> WatchResult:
     """One pass over every source of DATASETS (default: every dataset with sources)."""
-    from atdarchive.web import Client
+    from atdarchive.web import Client, Deadline
 
     options = options or WatchOptions()
     names = datasets or [d for d in ctx.dataset_names() if ctx.dataset(d).sources]
-    work = [(d, s) for d in names for s in ctx.dataset(d).sources]
+    work = [(d, s) for d in names for s in trusted_sources(ctx, d)]
     if datasets and not work:
         raise AtdError(f"{', '.join(datasets)}: no [[sources]] to watch; add one with "
                        "'atdarchive source add DATASET --page URL --link REGEX' (or --url)")
+    budget = Deadline.start("net.watch_budget", "the pass's time budget", "--budget",
+                            options.budget)
     client = Client(timeout=options.timeout, retries=options.retries, backoff=options.backoff,
-                    delay=options.delay, budget=options.budget)
+                    delay=options.delay, deadline=budget)
     outcomes = []
     try:
         for done, (dataset, source) in enumerate(work, 1):
@@ -261,6 +287,12 @@ class _Pass:
         self.known = _known(ctx, dataset, source, self.today)
         self.out = SourceOutcome(dataset, source)
         self.pending: list[tuple[dict[str, Any], Path | None]] = []
+        self.page_ev: dict[str, Any] | None = None  # the page's evidence (links by digest)
+        self.page_links: list[str] = []
+        self.page_capture: Path | None = None
+        self.page_written = False  # the page's capture is in the ledger for this pass
+        self.removed: list[str] = []
+        self.page_changed = False
 
     def event(self, kind: str, capture: Path | None = None, **fields: Any) -> None:
         event = {"type": "watch", "kind": kind, "source": self.source.id, "at": utc_now(),
@@ -277,8 +309,18 @@ class _Pass:
         """A file's capture preceded by the page that linked it (one WARC)."""
         from atdarchive.web import join_captures
 
-        page = getattr(self, "page_capture", None)
+        page = self.page_capture
         return join_captures([page, capture], self.scratch) if page else capture
+
+    def page_for_ledger(self, page: dict[str, Any] | None, stored: set[str]
+                        ) -> dict[str, Any] | None:
+        """The page's evidence as a ledger line keeps it: its link list inline only the
+        first time the ledger sees that list (`stored`: digests written in this batch)."""
+        digest = (page or {}).get("links_sha256")
+        if not page or digest is None or digest in self.known.link_lists or digest in stored:
+            return page
+        stored.add(digest)
+        return {**page, "links": self.page_links}
 
     def archived(self, sha256: str) -> tuple[str, str] | None:
         """(uri, date) of an archived copy of these bytes: its WARC record is a revisit."""
@@ -294,12 +336,23 @@ class _Pass:
 
 def _watch_source(ctx: ArchiveContext, client: Any, dataset: str,
                   source: Source) -> SourceOutcome:
+    from atdarchive.web import Deadline
+
     scratch = Path(tempfile.mkdtemp(prefix="atdarchive-watch-"))
     run = _Pass(ctx, client, dataset, source, scratch)
     try:
-        urls = _page_links(run) if source.page else [str(source.url)]
-        for url in urls or []:
-            _watch_file(run, url)
+        # the configured URL's own origin may be a non-public address; nothing else may
+        with client.scope(str(source.page or source.url),
+                          Deadline.start("net.source_deadline", "this source's time")):
+            urls = _page_links(run) if source.page else [str(source.url)]
+            for done, url in enumerate(urls or []):
+                spent = client.spent() if source.page else None
+                if spent is not None:  # one line for the rest, not one per link
+                    run.out.fail(f"{source.page}: {len(urls or []) - done:,} link(s) not "
+                                 f"requested: {spent.what} is spent ({spent.limit}, "
+                                 f"{spent.seconds:g} s)")
+                    break
+                _watch_file(run, url)
         _withdrawn_links(run)
         _record(run)
     finally:
@@ -308,7 +361,9 @@ def _watch_source(ctx: ArchiveContext, client: Any, dataset: str,
 
 
 def _page_links(run: _Pass) -> list[str] | None:
-    """The file links on the source's page (None when the page could not be read)."""
+    """The file links on the source's page (None when the page could not be read); at
+    most `net.max_links_per_page` of them, the excess reported and not stored."""
+    from atdarchive import limits
     from atdarchive.web import FetchFailed
 
     source, known = run.source, run.known
@@ -317,36 +372,51 @@ def _page_links(run: _Pass) -> list[str] | None:
         "etag") else {}
     try:
         response = run.client.get(str(source.page), run.scratch, headers=headers,
-                                  capture=capture)
+                                  capture=capture, max_bytes="net.max_page_bytes")
     except FetchFailed as exc:
         run.out.fail(str(exc))
         run.event("failed", capture.close(), url=source.page, reason=str(exc))
         return None
-    page_ev = {**response.evidence(), "links": None}
-    if response.status == 304 and known.page:
-        links = list(known.page.get("links") or [])
-        page_ev.update(links=links, sha256=known.page.get("sha256"))
-    elif response.status != 200:
-        reason = run.out.fail(f"{source.page}: the page answered {response.status}")
-        run.event("failed", capture.close(), url=source.page, reason=reason,
-                  page=page_ev)
-        return None
-    else:
-        text = response.body.read_text(encoding="utf-8", errors="replace")
-        links = find_links(text, response.final_url, str(source.link))
-        page_ev["links"] = links
-    run.page_ev = page_ev  # type: ignore[attr-defined]
-    run.page_capture = capture.close()  # type: ignore[attr-defined]
-    before = list((known.page or {}).get("links") or [])
-    run.removed = [url for url in before  # type: ignore[attr-defined]
-                   if url not in links and not known.urls.get(url, {}).get("withdrawn")]
+    page_ev = response.evidence()
+    try:
+        if response.status == 304 and known.page:
+            links = known.page_links()
+            page_ev["sha256"] = known.page.get("sha256")
+        elif response.status != 200:
+            reason = run.out.fail(f"{source.page}: the page answered {response.status}")
+            run.event("failed", capture.close(), url=source.page, reason=reason,
+                      page=page_ev)
+            return None
+        else:
+            assert response.body is not None
+            text = response.body.read_text(encoding="utf-8", errors="replace")
+            links = find_links(text, response.final_url, str(source.link))
+            del text
+    finally:
+        response.discard()
+    most = int(limits.value("net.max_links_per_page"))
+    cut = len(links) > most
+    if cut:
+        run.out.fail(str(limits.LimitExceeded(
+            str(source.page), "net.max_links_per_page", len(links),
+            detail=f"the first {most:,} are watched, the other {len(links) - most:,} "
+                   "ignored and not stored")))
+        links = links[:most]
+    page_ev.update(links_sha256=links_digest(links), links_count=len(links))
+    run.page_ev, run.page_links = page_ev, links
+    run.page_capture = capture.close()
+    before = known.page_links()
+    now = set(links)
+    run.removed = [] if cut else [  # a cut list does not say what was removed
+        url for url in before if url not in now and not known.urls.get(url, {}).get(
+            "withdrawn")]
     if not links:
         note = f"{source.page}: no link matches {source.link!r}"
         run.out.notes.append(note)
         run.event("no_link", run.page_capture, url=source.page, reason=note, page=page_ev)
-    elif known.page and page_ev.get("sha256") != known.page.get("sha256") and set(
-            links) == set(before):
-        run.page_changed = True  # type: ignore[attr-defined]
+    elif known.page and page_ev.get("sha256") != known.page.get("sha256") and now == set(
+            before):
+        run.page_changed = True
     return links
 
 
@@ -355,9 +425,8 @@ def _withdrawn_links(run: _Pass) -> None:
     pass (ICE links only the current file: the old one is superseded, not withdrawn)."""
     if run.out.snapshots:
         return
-    for url in getattr(run, "removed", []):
-        run.event("withdrawn", getattr(run, "page_capture", None), url=url,
-                  page=getattr(run, "page_ev", None),
+    for url in run.removed:
+        run.event("withdrawn", run.page_capture, url=url, page=run.page_ev,
                   snapshot=run.known.urls.get(url, {}).get("snapshot"),
                   reason=f"the link to {url} was removed from {run.source.page}")
         run.known.urls.setdefault(url, {})["withdrawn"] = True
@@ -374,16 +443,25 @@ def _watch_file(run: _Pass, url: str) -> None:
         if known.get("last_modified"):
             headers["If-Modified-Since"] = known["last_modified"]
     capture = run.capture()
-    page = getattr(run, "page_ev", None)
+    page = run.page_ev
     try:
         response = run.client.get(url, run.scratch, headers=headers, capture=capture,
                                   archived=run.archived)
     except FetchFailed as exc:
         run.out.fail(str(exc))
-        run.event("failed", run.with_page(capture.close()), url=url, reason=str(exc),
-                  page=page)
+        run.event("failed", capture.close(), url=url, reason=str(exc), page=page)
         return
-    warc = run.with_page(capture.close())
+    try:
+        _judge_file(run, url, response, capture.close(), known)
+    finally:
+        response.discard()  # scratch holds one download at a time
+
+
+def _judge_file(run: _Pass, url: str, response: Any, warc: Path,
+                known: dict[str, Any] | None) -> None:
+    """What a file's answer means: an event, or a new release (`warc`: this exchange;
+    the page that linked it goes into the pass's first event written, or the snapshot)."""
+    page = run.page_ev
     evidence = response.evidence()
     if response.status == 304:
         run.event("check", warc, url=url, evidence=evidence, page=page,
@@ -432,8 +510,8 @@ def _commit_new(run: _Pass, url: str, response: Any, warc: Path,
 
     source = run.source
     evidence = {**response.evidence(), "source": source.id}
-    if getattr(run, "page_ev", None):
-        evidence["page"] = run.page_ev  # the page that linked it, and its links
+    if run.page_ev:
+        evidence["page"] = run.page_ev  # the page that linked it (its links by digest)
     try:
         published = source.published_at(response.final_url, response.headers,
                                          response.fetched_at)
@@ -446,16 +524,27 @@ def _commit_new(run: _Pass, url: str, response: Any, warc: Path,
     target.parent.mkdir(exist_ok=True)
     os.replace(response.body, target)
     _record(run)  # what came before it, in order
+    stored: set[str] = set()
+    record_evidence = {**evidence, "page": run.page_for_ledger(run.page_ev, stored)
+                       } if run.page_ev else evidence
+    snapshot_capture = run.with_page(warc)  # the snapshot's own evidence: page, then file
     try:
         result = commit(run.ctx, run.dataset, target, published=published,
                         source_url=response.final_url, retrieved_at=response.fetched_at,
-                        channel=source.channel, evidence=evidence, capture=warc,
-                        message=f"watch: {source.label}", keep_unparsed=True,
+                        channel=source.channel, evidence=record_evidence,
+                        capture=snapshot_capture, message=f"watch: {source.label}",
+                        keep_unparsed=True,
                         published_source=POLICY_SOURCE[source.published.partition(":")[0]])
     except AtdError as exc:
         reason = run.out.fail(f"{name}: not archived: {exc}")
         run.event("failed", warc, url=url, evidence=evidence, reason=reason)
         return
+    finally:
+        target.unlink(missing_ok=True)  # scratch stays linear in what one file needs
+        if snapshot_capture != warc:
+            snapshot_capture.unlink(missing_ok=True)
+    for digest in stored:
+        run.known.link_lists[digest] = run.page_links
     snap = result.snapshot
     run.out.snapshots.append(snap.id)
     run.out.findings += result.findings
@@ -484,12 +573,11 @@ def _counts_path(ctx: ArchiveContext) -> Path:
 def _record(run: _Pass) -> None:
     """Append the pass's pending events (one git commit), captures beside the ledger;
     coalesced kinds already written today are counted instead."""
-    if getattr(run, "page_changed", False) and not any(
+    if run.page_changed and not any(
             e["kind"] not in COALESCED for e, _ in run.pending) and not run.out.snapshots:
-        run.event("page_changed", getattr(run, "page_capture", None), url=run.source.page,
-                  page=getattr(run, "page_ev", None),
+        run.event("page_changed", run.page_capture, url=run.source.page, page=run.page_ev,
                   reason=f"{run.source.page} changed, with no new file")
-        run.page_changed = False  # type: ignore[attr-defined]
+        run.page_changed = False
     if not run.pending:
         return
     ctx, dataset = run.ctx, run.dataset
@@ -511,11 +599,14 @@ def _record(run: _Pass) -> None:
         keep.append((event, capture))
     run.pending = []
     if keep:
+        lists: set[str] = set()
         with ctx.write_lock():
             paths = []
             for event, capture in keep:
+                if event.get("page"):
+                    event["page"] = run.page_for_ledger(event["page"], lists)
                 if capture is not None and capture.exists():
-                    stored = _store_capture(ctx, dataset, capture)
+                    stored = _store_event_capture(run, event, capture)
                     if "omitted" in stored:
                         event["capture_omitted"] = stored["omitted"]
                         continue
@@ -524,9 +615,29 @@ def _record(run: _Pass) -> None:
             kinds = ", ".join(sorted({e["kind"] for e, _ in keep}))
             ctx.record_events(dataset, [e for e, _ in keep],
                               f"{dataset}: watch {run.source.id} ({kinds})", paths=paths)
+        for digest in lists:
+            run.known.link_lists[digest] = run.page_links
         run.out.events += [e for e, _ in keep]
     with contextlib.suppress(OSError):
         atomic_write(counts_file, json.dumps(counts).encode(), durable=False, mkdir=True)
+
+
+def _store_event_capture(run: _Pass, event: dict[str, Any], capture: Path
+                         ) -> dict[str, Any]:
+    """An event's capture; the first one of the pass that concerns the page starts with
+    the page's exchange (the page is kept once a pass, not once per link)."""
+    page = run.page_capture
+    first = (page is not None and not run.page_written and capture != page
+             and event.get("page") is not None)
+    joined = run.with_page(capture) if first else capture
+    try:
+        stored = _store_capture(run.ctx, run.dataset, joined)
+    finally:
+        if joined != capture:
+            joined.unlink(missing_ok=True)
+    if "omitted" not in stored and (first or capture == page):
+        run.page_written = True
+    return stored
 
 
 def _store_capture(ctx: ArchiveContext, dataset: str, capture: Path) -> dict[str, Any]:

@@ -153,7 +153,9 @@ step "A second machine: clone the ledger; its directory remote is not trusted ye
   atdarchive clone "$OUT/archive" "$OUT/clone"
 step "Pulling through a remote the archive's own config names is refused until confirmed" \
   bash -c "atdarchive -C '$OUT/clone' pull $DS@latest || true"
-step "Confirm it (written to your own .dvc/config.local), then pull one snapshot, hash-checked" \
+step "What came with the clone and waits for you (remotes, locks, caches, sources, limits)" \
+  atdarchive -C "$OUT/clone" trust list
+step "Confirm it (kept in your own config directory, never in an archive), then pull one snapshot" \
   bash -c "atdarchive -C '$OUT/clone' remote confirm shared && atdarchive -C '$OUT/clone' pull $DS@latest"
 
 # --- An archive from someone else is input: a hostile one cannot reach outside -------
@@ -179,6 +181,15 @@ step "A forged record naming channel '../../../../tmp' (consistent id and chain)
   atdarchive -C "$OUT/hostile" log $DS --oneline -n 2
 step "…and verify names the line (its other complaints here: this clone has no data pulled)" \
   bash -c "atdarchive -C '$OUT/hostile' verify $DS --fast 2>&1 | grep -m2 'line ' || true"
+# A copied folder brings its .git/: hooks, fsmonitor and a filter driver planted there
+cp -a "$OUT/archive" "$OUT/received"
+printf '#!/bin/sh\necho "ran $0" >> %s/PWNED\ncat\n' "$OUT" > "$OUT/evil.sh" && chmod +x "$OUT/evil.sh"
+for hook in post-commit reference-transaction pre-commit; do cp "$OUT/evil.sh" "$OUT/received/.git/hooks/$hook"; done
+git -C "$OUT/received" config core.fsmonitor "$OUT/evil.sh"
+git -C "$OUT/received" config filter.evil.clean "$OUT/evil.sh"
+echo '* filter=evil' > "$OUT/received/.gitattributes"
+step "A copied archive with planted git hooks, fsmonitor and a filter: tag and verify run none" \
+  bash -c "atdarchive -C '$OUT/received' tag $DS@latest received && atdarchive -C '$OUT/received' verify $DS --fast 2>&1 | grep -E '^(note: archive .git|ok)' | cut -c1-150; test ! -e '$OUT/PWNED' && echo 'no planted program ran'"
 step "Escape sequences in data print as text: a cell holding ESC[2J does not clear the screen" \
   python -c "from atdarchive.render.safe import cell; print(cell('\x1b[2J<script>'))"
 step "Vintages: every value with the interval in which it was the published one (ALFRED-style)" \

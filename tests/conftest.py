@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,17 +25,27 @@ def ice_published(path: Path) -> str:
     return path.name.split("_")[1]
 
 
-@pytest.fixture(scope="session")
-def _six_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An archive of the six real FY25 releases as `ice-detention-stats`, committed once
-    for the whole run; `six_releases` hands each module its own copy."""
+@contextlib.contextmanager
+def fixture_env(root: Path) -> Iterator[None]:
+    """What module- and session-scoped fixtures build archives in (the autouse fixture
+    sets it per test): the test identity, no analytics, a trust store of their own."""
     with pytest.MonkeyPatch.context() as mp:
         for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
             mp.setenv(var, "Test Archivist")
         for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
             mp.setenv(var, "test@example.org")
         mp.setenv("DVC_NO_ANALYTICS", "1")
-        archive = Archive.init(tmp_path_factory.mktemp("six") / "arc")
+        mp.setenv("ATDARCHIVE_CONFIG_HOME", str(root / "config"))
+        yield
+
+
+@pytest.fixture(scope="session")
+def _six_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive of the six real FY25 releases as `ice-detention-stats`, committed once
+    for the whole run; `six_releases` hands each module its own copy."""
+    root = tmp_path_factory.mktemp("six")
+    with fixture_env(root):
+        archive = Archive.init(root / "arc")
         archive.add_dataset("ice-detention-stats")
         for path in ICE_RELEASES:
             archive.commit("ice-detention-stats", path, published=ice_published(path))
@@ -50,7 +62,10 @@ def six_releases(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Arch
 
 
 @pytest.fixture(autouse=True)
-def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+def _git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+                  ) -> None:
+    # Each test confirms archive settings in its own trust store, never the user's.
+    monkeypatch.setenv("ATDARCHIVE_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Archivist")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.org")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Archivist")
@@ -145,3 +160,52 @@ class FakeSnapshot:
     def source_rows(self, name: str) -> pa.Array | None:
         rows = self._src.get(name)
         return pa.array(rows, pa.int32()) if rows is not None else None
+
+
+# -- a real `atdarchive` process, measured -------------------------------------------------
+# The child becomes a fresh Python (so its memory starts small), sets its ceilings, runs the
+# CLI's entry point, and at exit writes its own peak RSS (VmHWM: the kernel's high-water
+# mark of this image). `wait4`'s ru_maxrss would not do: it counts the RSS of the forked
+# copy of the test process before exec, which grows as the suite runs.
+_MEASURED = """
+import atexit, os, resource, sys
+as_limit, fsize_limit, peak = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+if as_limit:
+    resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
+if fsize_limit:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
+def _peak():
+    with open("/proc/self/status") as status, open(peak, "w") as out:
+        out.write(next(line for line in status if line.startswith("VmHWM")).split()[1])
+atexit.register(_peak)
+from atdarchive.cli import main
+sys.argv = ["atdarchive", *sys.argv[4:]]
+main(sys.argv[1:])
+"""
+
+
+@dataclass
+class MeasuredRun:
+    code: int
+    out: str
+    err: str
+    peak_kb: int  # the child's own peak resident memory
+
+
+def run_measured(*args: str | os.PathLike[str], env: dict[str, str] | None = None,
+                 cwd: Path | None = None, as_limit: int = 0, fsize_limit: int = 0,
+                 scratch: Path | None = None) -> MeasuredRun:
+    """`atdarchive ARGS` in a child process under optional address-space and file-size
+    ceilings; its exit code, output and peak RSS."""
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as box:
+        peak = Path(box) / "peak"
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEASURED, str(as_limit), str(fsize_limit), str(peak),
+             *map(str, args)], capture_output=True, text=True, errors="replace",
+            stdin=subprocess.DEVNULL, cwd=cwd,
+            env={**os.environ, **(env or {}), **({"TMPDIR": str(scratch)} if scratch else {})})
+        kb = int(peak.read_text()) if peak.exists() else 1 << 62  # unmeasured: no bound holds
+    return MeasuredRun(proc.returncode, proc.stdout, proc.stderr, kb)

@@ -224,9 +224,13 @@ def test_csv_cr_line_endings(tmp_path: Path, content: bytes, lines: list) -> Non
     assert table.data.column("b").to_pylist() == [2, 4]
 
 
-def test_csv_cells_over_the_csv_field_limit(tmp_path: Path) -> None:
+def test_csv_cells_over_the_csv_field_limit(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # 3 MB cells: over pyarrow's 1 MB block and the csv module's 128 KiB field limit, in the
     # header and in a row whose line numbers need the csv module (a quoted line break).
+    # A 3 MB header name is over the ingest bounds: raised here as a user would.
+    monkeypatch.setenv("ATDARCHIVE_LIMIT_INGEST_MAX_HEADER_BYTES", str(8 << 20))
+    monkeypatch.setenv("ATDARCHIVE_LIMIT_INGEST_MAX_COLUMN_NAME_CHARS", str(8 << 20))
     big = "x" * (3 << 20)
     path = write(tmp_path / "huge.csv", f'{big},b\n"{big}\nz",1\n\n2,3\n')
     table = read_csv(path).tables[0]

@@ -717,8 +717,8 @@ def test_far_away_cells_are_refused_before_calamine(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     assert len(lines) == len(paths), proc.stdout
     for name, line in zip(paths, lines, strict=True):
-        assert line.startswith(f"error {name}.xlsx: sheet 'Sheet' spans A1:XFD"), (name, line)
-        assert line.endswith("over the limit of 20,000,000); refusing"), line
+        assert line.startswith(f"error {name}.xlsx: sheet 'Sheet' (A1:XFD"), (name, line)
+        assert "exceeds the limit of 20,000,000 cells (ingest.max_sheet_cells;" in line, line
 
 
 def test_far_cell_message_names_extent(tmp_path: Path) -> None:
@@ -727,8 +727,9 @@ def test_far_cell_message_names_extent(tmp_path: Path) -> None:
     with pytest.raises(IngestError) as info:
         read_publication(path)
     assert str(info.value) == (
-        "far.xlsx: sheet 'Sheet' spans A1:XFD1048576 (17,179,869,184 cells, "
-        "over the limit of 20,000,000); refusing"
+        "far.xlsx: sheet 'Sheet' (A1:XFD1048576): sheet grid (A1 to its last cell) "
+        "(17,179,869,184 cells) exceeds the limit of 20,000,000 cells (ingest.max_sheet_cells; "
+        "raise it with ATDARCHIVE_LIMIT_INGEST_MAX_SHEET_CELLS=N)"
     )
     assert time.perf_counter() - started < 2
 
@@ -758,14 +759,17 @@ def test_sheet_extent_counts_cells_with_content() -> None:
 def test_real_releases_are_within_the_extent_limit() -> None:
     # sheet "Monthly Segregation" is formatted out to column XFD on ~1000 rows (17 million
     # cells if formatting counted): only cells with content may count, or it is refused.
-    from atdarchive.ingest.xlsx import MAX_SHEET_CELLS, _sheet_parts, sheet_extent
+    from atdarchive import limits
+    from atdarchive.ingest.xlsx import _sheet_parts, sheet_extent
+
+    max_sheet_cells = limits.value("ingest.max_sheet_cells")
 
     with zipfile.ZipFile(LATEST) as archive:
         extents = {
             name: sheet_extent(archive.read(part)) for name, part in _sheet_parts(archive).items()
         }
     assert extents["Monthly Segregation"][1] < 30
-    assert all(rows * cols < MAX_SHEET_CELLS for rows, cols in extents.values())
+    assert all(rows * cols < max_sheet_cells for rows, cols in extents.values())
 
 
 def test_huge_merged_range_is_clipped_to_the_sheet(tmp_path: Path) -> None:
@@ -778,13 +782,12 @@ def test_huge_merged_range_is_clipped_to_the_sheet(tmp_path: Path) -> None:
 
 
 def test_merged_ranges_over_the_budget_are_refused(tmp_path: Path, monkeypatch) -> None:
-    from atdarchive.ingest import xlsx as xlsx_module
-
-    monkeypatch.setattr(xlsx_module, "MAX_MERGED_CELLS", 3)  # A1:B2 covers 4 cells
+    monkeypatch.setenv("ATDARCHIVE_LIMIT_INGEST_MAX_MERGED_CELLS", "3")  # A1:B2 covers 4 cells
     merge = b'</sheetData><mergeCells count="1"><mergeCell ref="A1:B2"/></mergeCells>'
     path = _edit_sheet(tmp_path / "merge.xlsx", lambda m: m.replace(b"</sheetData>", merge))
     with pytest.raises(IngestError) as info:
         read_publication(path)
     assert str(info.value) == (
-        "merge.xlsx: sheet 'Sheet' has merged ranges covering over 3 cells; refusing"
+        "merge.xlsx: sheet 'Sheet': cells covered by merged ranges exceeds the limit of 3 cells "
+        "(ingest.max_merged_cells; raise it with ATDARCHIVE_LIMIT_INGEST_MAX_MERGED_CELLS=N)"
     )

@@ -42,3 +42,11 @@ def test_every_cli_command_in_readme_exists() -> None:
     assert mentioned, "README has no CLI reference table"
     assert mentioned <= names, mentioned - names
     assert names <= mentioned, f"undocumented commands: {names - mentioned}"
+
+
+def test_bounds_table_is_the_registry() -> None:
+    """Every bound the code enforces is in README, with the default the code uses."""
+    from atdarchive.limits.__main__ import markdown
+
+    table = README.split("<!-- bounds:start -->\n", 1)[1].split("<!-- bounds:end -->", 1)[0]
+    assert table == markdown()

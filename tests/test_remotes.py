@@ -51,7 +51,8 @@ def test_remote_config_is_committed_and_listed(pushed, cli) -> None:
                           capture_output=True, text=True).stdout == ""
     listing = json.loads(cli("-C", archive.root, "remote", "list", "--json").out)
     assert listing == [{"name": "shared", "url": str(store), "kind": "local",
-                        "endpoint_url": None, "default": True, "lock": None}]
+                        "endpoint_url": None, "default": True, "lock": None,
+                            "waiting": [], "problem": None}]
     again = cli("-C", archive.root, "remote", "add", "shared", store)
     assert again.code == 2 and "already exists" in again.err
 

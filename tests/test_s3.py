@@ -54,7 +54,7 @@ def test_push_clone_pull_identical_bytes(archive, tmp_path, s3, bucket, cli) -> 
     assert keys == expected
     assert not (archive.root / ".dvc" / "config.local").exists()
     b_dir = tmp_path / "b"
-    result = cli("clone", archive.root, b_dir, "--pull", "ds")
+    result = cli("clone", archive.root, b_dir, "--pull", "ds", "--confirm-remotes")
     assert result.code == 0, result.err
     b = Archive(b_dir)
     for sid in (first, second):
@@ -77,7 +77,7 @@ def test_tampered_s3_object_is_detected_on_pull(archive, tmp_path, s3, bucket, c
             if p["snapshot"] == first] == [(table, "corrupt")]
     assert {p["problem"] for p in problems if p["snapshot"] != first} == {"missing"}
     b_dir = tmp_path / "b"
-    assert cli("clone", archive.root, b_dir).code == 0
+    assert cli("clone", archive.root, b_dir, "--confirm-remotes").code == 0
     result = cli("-C", b_dir, "pull", f"ds@{first[:10]}")
     assert result.code == 3, result.err
     assert len(result.err.strip().splitlines()) == 1
@@ -119,7 +119,8 @@ def test_object_lock_delete_marker_and_restore(archive, tmp_path, s3, bucket, cl
     assert "delete marker" in problems[0]["problem"]
 
     b_dir = tmp_path / "b"
-    result = cli("clone", archive.root, b_dir, "--pull", f"ds@{first[:10]}")
+    result = cli("clone", archive.root, b_dir, "--pull", f"ds@{first[:10]}",
+                 "--confirm-remotes")
     assert result.code == 0, result.err
     b = Archive(b_dir)
     for rel in archive.snapshot(f"ds@{first}").record["files"]:
@@ -141,7 +142,7 @@ def test_overwritten_locked_object_is_restored_from_recorded_version(archive, tm
     assert [p["problem"].split(":")[0] for p in problems
             if p["snapshot"] == first] == ["overwritten"]
     b_dir = tmp_path / "b"
-    assert cli("clone", archive.root, b_dir).code == 0
+    assert cli("clone", archive.root, b_dir, "--confirm-remotes").code == 0
     result = cli("-C", b_dir, "pull", f"ds@{first[:10]}")
     assert result.code == 0, result.err
     assert "restored the recorded locked version" in result.err
@@ -161,7 +162,7 @@ def test_unreachable_endpoint_fails_fast_in_one_line(archive, tmp_path, s3, cli)
     assert result.err.startswith("error: push to remote s3") and "connect" in result.err
     assert archive_state(archive.root) == before
     b_dir = tmp_path / "b"
-    assert cli("clone", archive.root, b_dir).code == 0
+    assert cli("clone", archive.root, b_dir, "--confirm-remotes").code == 0
     b_before = archive_state(b_dir)
     result = cli("-C", b_dir, "pull")
     assert result.code == 2 and "connect" in result.err

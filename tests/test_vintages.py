@@ -83,6 +83,7 @@ def test_sql_views_and_safety(ice: Archive, cli, tmp_path: Path) -> None:
                        ("ATTACH 'x.db'", "this is ATTACH"),
                        ("INSTALL httpfs", "this is INSTALL/LOAD"),
                        ("COPY (SELECT 1) TO '/tmp/x.csv'", "this is COPY"),
+                       ("EXPLAIN ANALYZE COPY (SELECT 1) TO 'x.csv'", "this is EXPLAIN COPY"),
                        ("SELECT * FROM read_text('/etc/passwd')", "disabled"),
                        ("SELECT * FROM read_csv('/etc/hostname')", "disabled"),
                        ("SET enable_external_access = true", "this is SET"),

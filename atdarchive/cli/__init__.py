@@ -73,6 +73,7 @@ MODULE_COMMANDS: dict[str, dict[str, str]] = {
     },
     "citation": {"cite": "Print a citation naming the snapshot id and hashes."},
     "serve": {"serve": "A read-only local web app over the archive."},
+    "trust": {"trust": "Settings from the archive that wait for your confirmation."},
 }
 # command -> (module, short help): the one table the root group reads.
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -257,6 +257,8 @@ def export(
     warc: Path = typer.Option(None, "--warc", help="Every WARC capture of the dataset, as "
                               "one OUT.warc.gz (give DATASET)."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+    raw: bool = typer.Option(False, "--raw", help="CSV: write text cells exactly, even those "
+                             "a spreadsheet would run as formulas (=, +, -, @, tab, CR)."),
 ) -> None:
     """Write a table (CSV/Parquet), the original publication, or the dataset's WARC."""
     archive = open_archive(ctx)
@@ -268,7 +270,7 @@ def export(
         from atdarchive.errors import AtdError
 
         raise AtdError("export needs -o OUT (or --warc OUT.warc.gz)")
-    path = archive.export(ref, out, table=table, original=original, force=force)
+    path = archive.export(ref, out, table=table, original=original, force=force, raw=raw)
     note(f"wrote {path}")
 
 

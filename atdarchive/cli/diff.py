@@ -49,6 +49,8 @@ def diff(
                             help="text|json|jsonl|csv|parquet|markdown|html"),
     output: Path = typer.Option(None, "-o", "--output", help="Write to this file."),
     limit: int = typer.Option(None, "--limit", help="At most N rows per section (text)."),
+    raw: bool = typer.Option(False, "--raw", help="CSV: write text cells exactly, even those "
+                             "a spreadsheet would run as formulas."),
 ) -> None:
     """Row, cell and schema changes between two snapshots (or one and its parent)."""
     from atdarchive.render.diff_writers import FORMATS, JSON_FORMAT
@@ -72,7 +74,7 @@ def diff(
     else:
         from atdarchive.render.diff_writers import write_diff
 
-        write_diff(result, fmt, output, limit=limit)
+        write_diff(result, fmt, output, limit=limit, raw=raw)
         if output is not None:
             note(f"wrote {output}")
     if exit_code and not result.is_empty():

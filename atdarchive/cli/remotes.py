@@ -61,6 +61,10 @@ def remote_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         flags = [flag for flag, on in (("default", row["default"]),) if on]
         if row["lock"]:
             flags.append(f"locked {row['lock']['days']}d {row['lock']['mode']}")
+        if row["problem"]:
+            flags.append("NOT USED: " + row["problem"])
+        elif row["waiting"]:
+            flags.append("waiting for 'remote confirm'")
         extra = f"  ({', '.join(flags)})" if flags else ""
         endpoint = f"  endpoint {row['endpoint_url']}" if row["endpoint_url"] else ""
         print(f"{row['name']}  {row['url']}{endpoint}{extra}")
@@ -69,14 +73,15 @@ def remote_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 @remote_app.command("confirm")
 def remote_confirm(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="A directory remote that came with the archive."),
+    name: str = typer.Argument(..., help="A remote that came with the archive."),
 ) -> None:
-    """Trust a directory remote named by the committed config (recorded in .dvc/config.local)."""
+    """Trust a remote the archive's config names, and its Object Lock policy (recorded in
+    your own trust store, outside the archive)."""
     archive = open_archive(ctx)
     remote = archive.confirm_remote(name)
     flush_notices(archive)
-    print(f"remote {remote.name} confirmed: {remote.url} (recorded in .dvc/config.local, "
-          "never committed)")
+    lock = f", lock {remote.lock_days} days {remote.lock_mode}" if remote.locked else ""
+    print(f"remote {remote.name} confirmed: {remote.url}{lock}")
 
 
 @remote_app.command("lock")
@@ -138,7 +143,9 @@ def clone(
     remote: str = _REMOTE_OPTION,
     confirm_remotes: bool = typer.Option(
         False, "--confirm-remotes",
-        help="Trust directory remotes outside the clone that its config names."),
+        help="Trust the remotes (and their lock policies) the clone's config names."),
+    confirm_sources: bool = typer.Option(
+        False, "--confirm-sources", help="Trust the [[sources]] its datasets watch."),
 ) -> None:
     """Clone an archive (its ledgers by git) and pull the asked snapshots, verified."""
     from atdarchive.archive import Archive
@@ -147,7 +154,10 @@ def clone(
     with progress_bar() as progress:
         archive = Archive.clone(git_url, new_archive_path(ctx, directory), pulls=pull_refs,
                                 remote=remote, progress=progress,
-                                confirm_remotes=confirm_remotes)
+                                confirm_remotes=confirm_remotes,
+                                confirm_sources=confirm_sources)
     flush_notices(archive)
+    for setting in archive.waiting_settings():
+        note(f"waiting: {setting.describe()}; confirm: {setting.confirm}")
     print(f"cloned {git_url} into {archive.root}"
           + (f"; pulled {', '.join(pull_refs)}" if pull_refs else ""))

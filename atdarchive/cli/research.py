@@ -19,8 +19,13 @@ def register(app: typer.Typer) -> None:
     app.command("sql")(sql)
 
 
-def _write(table, fmt: str, out: Path | None, force: bool = False) -> None:
-    """An Arrow table as text (aligned, ≤ 80 columns where it fits), CSV, JSON or Parquet."""
+_RAW_OPTION = typer.Option(False, "--raw", help="CSV: write text cells exactly, even those "
+                           "a spreadsheet would run as formulas.")
+
+
+def _write(table, fmt: str, out: Path | None, force: bool = False, raw: bool = False) -> None:
+    """An Arrow table as text (aligned, ≤ 80 columns where it fits), CSV, JSON or Parquet;
+    CSV cells a spreadsheet would run as formulas are neutralised unless `raw`."""
     if fmt not in FORMATS:
         raise AtdError(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
     if out is not None and (out.exists() or out.is_symlink()) and not force:
@@ -32,16 +37,12 @@ def _write(table, fmt: str, out: Path | None, force: bool = False) -> None:
 
         write_table(table, out)
     elif fmt == "csv":
-        import pyarrow.csv as pacsv
+        from atdarchive.render.csv_safe import csv_text, write_csv
 
         if out is not None:
-            pacsv.write_csv(table, out)
+            write_csv(table, out, raw=raw)
         else:
-            import io
-
-            buffer = io.BytesIO()
-            pacsv.write_csv(table, buffer)
-            sys.stdout.write(buffer.getvalue().decode("utf-8"))
+            sys.stdout.write(csv_text(table, raw=raw))
     elif fmt == "json":
         rows = table.to_pylist()
         if out is None:
@@ -88,6 +89,7 @@ def vintages(
     fmt: str = typer.Option("text", "--format", "-f", help="text|csv|json|parquet"),
     out: Path = typer.Option(None, "-o", "--output", help="Write to this file."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+    raw: bool = _RAW_OPTION,
 ) -> None:
     """Every value with the interval in which it was the published one (realtime_start,
     realtime_end), as in ALFRED."""
@@ -97,7 +99,7 @@ def vintages(
     mode = "first-release" if first_release else "latest" if latest else "all"
     result = archive.vintages(dataset, table, channel=channel, as_of=as_of, mode=mode)
     flush_notices(archive)
-    _write(result, fmt, out, force)
+    _write(result, fmt, out, force, raw)
 
 
 def revisions(
@@ -146,6 +148,13 @@ def sql(
     export: Path = typer.Option(None, "--export", help="Write every view as a table into "
                                 "FILE.duckdb or FILE.sqlite (for Datasette)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    timeout: float = typer.Option(None, "--timeout", metavar="SECONDS",
+                                  help="Stop the query after SECONDS (default: sql.seconds, "
+                                  "300)."),
+    memory_limit: str = typer.Option(None, "--memory-limit", metavar="SIZE",
+                                     help="Memory for the query, e.g. 512MB, 2GiB (default: "
+                                     "sql.memory_bytes, 2 GiB)."),
+    raw: bool = _RAW_OPTION,
 ) -> None:
     """SQL over the history (DuckDB, read-only): releases, <table>, history.<table>,
     vintages.<table>, blame.<table>, diffs.<table>, findings."""
@@ -157,6 +166,6 @@ def sql(
         return
     if not query:
         raise AtdError("sql needs a QUERY (or --export FILE)")
-    result = archive.sql(query, dataset=dataset)
+    result = archive.sql(query, dataset=dataset, timeout=timeout, memory_limit=memory_limit)
     flush_notices(archive)
-    _write(result, fmt, out, force)
+    _write(result, fmt, out, force, raw)

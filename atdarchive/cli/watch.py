@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
                              rich_markup_mode=None)
     source_app.command("add")(source_add)
     source_app.command("list")(source_list)
+    source_app.command("confirm")(source_confirm)
     app.add_typer(source_app, name="source")
 
 
@@ -43,10 +44,12 @@ def watch(
                                "something new happened (a chat webhook gets its 'text')."),
     notify_cmd: str = typer.Option(None, "--notify-cmd", help="Run CMD with the JSON summary "
                                    "on stdin when something new happened."),
-    timeout: float = typer.Option(30.0, "--timeout", help="Seconds per request."),
+    timeout: float = typer.Option(None, "--timeout", help="Seconds without a byte from a "
+                                  "server (default: net.idle_timeout, 30)."),
     retries: int = typer.Option(3, "--retries", help="Retries on timeouts, 5xx and 429."),
     delay: float = typer.Option(1.0, "--delay", help="Seconds between requests to one host."),
-    budget: float = typer.Option(600.0, "--budget", help="Seconds for a whole pass."),
+    budget: float = typer.Option(None, "--budget", help="Seconds for a whole pass, enforced "
+                                 "during transfers (default: net.watch_budget, 600)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """One pass over every source (for cron, systemd timers, CI schedules); 0 = the pass
@@ -82,6 +85,9 @@ def _report(result, as_json: bool, exit_code: bool, fail_on: str) -> int:
         emit_json(result.to_json())
     else:
         print(result.text())
+    for outcome in result.outcomes:  # each failure, one line, where errors go
+        for reason in outcome.failures:
+            note(f"error: {reason}")
     if result.failed:
         return 2
     worst = result.worst()
@@ -147,3 +153,12 @@ def source_list(ctx: typer.Context, dataset: str = typer.Argument(..., help="Dat
         note(f"{dataset}: no sources; add one with 'atdarchive source add'")
     for s in sources:
         print(f"{s.id}  {s.label}  published {s.published}  ({s.channel})")
+
+
+def source_confirm(ctx: typer.Context,
+                   dataset: str = typer.Argument(..., help="The dataset whose sources to trust.")
+                   ) -> None:
+    """Trust the [[sources]] that came with the archive in DATASET's dataset.toml."""
+    archive = open_archive(ctx)
+    for setting in archive.confirm_settings("source", dataset):
+        print(f"confirmed {setting.describe()}")

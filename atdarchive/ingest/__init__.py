@@ -11,6 +11,10 @@ rename files freely and web servers hand out HTML error pages under ``.xlsx`` na
 * ``<`` (HTML, XML) -> refused, "is HTML, not a spreadsheet";
 * otherwise the extension decides (.csv/.txt, .tsv/.tab, .json, .parquet); a text file under
   a spreadsheet extension is refused, any other text file is read as CSV.
+
+Every read is bounded (`atdarchive.limits.ingest`): the file's size first, then what the
+file declares (a CSV's header, a Parquet footer, a zip directory, sheet extents) before
+the expensive step, and the tables read once more before they reach the archive.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from typing import Any
 
 from atdarchive.errors import IngestError
 from atdarchive.ingest.model import Publication
-from atdarchive.ingest.tabular import read_csv, read_json, read_parquet
+from atdarchive.ingest.tabular import check_names, read_csv, read_json, read_parquet
 from atdarchive.ingest.xlsx import check_zip, read_workbook
+from atdarchive.limits.ingest import DEFAULT, IngestBounds
 
-__all__ = ["FORMATS", "read_publication", "sniff_format"]
+__all__ = ["FORMATS", "check_tables", "read_publication", "sniff_format"]
 
 FORMATS = ("xlsx", "xlsm", "xlsb", "xls", "ods", "csv", "tsv", "json", "parquet")
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -45,8 +50,8 @@ _SPREADSHEET_EXTENSIONS = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 _WORKBOOKS = ("xlsx", "xlsm", "xlsb", "xls", "ods")
 
 
-def _zip_format(path: Path) -> str:
-    names = check_zip(path)
+def _zip_format(path: Path, bounds: IngestBounds) -> str:
+    names = check_zip(path, bounds)
     if "xl/workbook.xml" in names:
         return "xlsx"
     if "xl/workbook.bin" in names:
@@ -85,12 +90,12 @@ def conflict_marker_error(path: Path) -> IngestError | None:
                        f"at line {line}): an unresolved merge was published, not a table")
 
 
-def sniff_format(path: Path) -> str:
+def sniff_format(path: Path, bounds: IngestBounds = DEFAULT) -> str:
     """The reader to use for `path`, from its first bytes, then its extension."""
     with path.open("rb") as handle:
         head = handle.read(_HEAD)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _zip_format(path)
+        return _zip_format(path, bounds)
     if head.startswith(_OLE2):
         if _ENCRYPTED in path.read_bytes():
             raise IngestError(f"{path.name}: password-protected or encrypted workbook")
@@ -122,36 +127,54 @@ def read_publication(
     encoding: str | None = None,
     spec: dict[str, Any] | None = None,
     json_path: str | None = None,
+    bounds: IngestBounds = DEFAULT,
 ) -> Publication:
     """Read one original publication file into its tables, notes and stated dates.
 
     `format` skips sniffing (one of `FORMATS`); `delimiter`/`encoding` apply to CSV/TSV;
     `spec` is the extraction spec for workbooks (see `xlsx.read_workbook`); `json_path`
-    picks the list of records inside a JSON document (`a.b`). Every problem
-    with the file is an `IngestError` naming it.
+    picks the list of records inside a JSON document (`a.b`); `bounds` are the resource
+    bounds in force (a dataset's `[limits]`, see `limits.ingest.dataset_bounds`). Every
+    problem with the file is an `IngestError` naming it (`IngestLimitExceeded` for a bound).
     """
     path = Path(path)
     if not path.exists():
         raise IngestError(f"{path.name}: file not found ({path})")
     if not path.is_file():
         raise IngestError(f"{path.name}: not a regular file ({path})")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise IngestError(f"{path.name}: empty file (0 bytes)")
+    bounds.check(path.name, "ingest.max_file_bytes", size)
     if format is not None and format.lower() not in FORMATS:
         raise IngestError(f"{path.name}: unknown format {format!r} (one of {', '.join(FORMATS)})")
-    fmt = format.lower() if format else sniff_format(path)
+    fmt = format.lower() if format else sniff_format(path, bounds)
     if fmt in _WORKBOOKS:  # a given workbook format still gets its container checked
-        fmt = sniff_format(path)
+        fmt = sniff_format(path, bounds)
         if fmt not in _WORKBOOKS:
             raise IngestError(f"{path.name}: not a workbook (its content reads as {fmt})")
     if fmt in ("csv", "tsv", "json") and (conflict := conflict_marker_error(path)):
         raise conflict
     if fmt in ("csv", "tsv"):
-        return read_csv(
-            path, delimiter=delimiter or ("\t" if fmt == "tsv" else None), encoding=encoding
-        )
-    if fmt == "json":
-        return read_json(path, json_path)
-    if fmt == "parquet":
-        return read_parquet(path)
-    return read_workbook(path, spec, fmt=fmt)
+        publication = read_csv(path, delimiter=delimiter or ("\t" if fmt == "tsv" else None),
+                               encoding=encoding, bounds=bounds)
+    elif fmt == "json":
+        publication = read_json(path, json_path, bounds)
+    elif fmt == "parquet":
+        publication = read_parquet(path, bounds)
+    else:
+        publication = read_workbook(path, spec, fmt=fmt, bounds=bounds)
+    check_tables(path, publication, bounds)
+    return publication
+
+
+def check_tables(path: Path, publication: Publication, bounds: IngestBounds = DEFAULT) -> None:
+    """The tables a reader made, against the bounds once more: whatever a reader could not
+    check beforehand (a workbook's header names) never reaches the record or the ledger."""
+    for table in publication.tables:
+        subject = f"{path.name}: table {table.name!r}"
+        data = table.data
+        bounds.check(subject, "ingest.max_columns", data.num_columns)
+        bounds.check(subject, "ingest.max_rows", data.num_rows)
+        bounds.check(subject, "ingest.max_cells", data.num_rows * data.num_columns)
+        check_names(subject, data.column_names, bounds)

@@ -30,6 +30,7 @@ a CSV. JSON ``source_rows`` are 1-based record numbers.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -47,6 +48,8 @@ import pyarrow.parquet as pq
 
 from atdarchive.errors import IngestError
 from atdarchive.ingest.model import ExtractedTable, Publication, column_letter
+from atdarchive.limits import human
+from atdarchive.limits.ingest import DEFAULT, IngestBounds
 
 TABLE_NAME = "data"
 # A number as agencies write it: plain, with thousands separators, trailing footnote stars.
@@ -58,6 +61,7 @@ _DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?$"
 NUMBER_RE = re.compile(NUMBER_PATTERN)
 _SNIFF_BYTES = 64 * 1024
+_PREFIX = 4 * _SNIFF_BYTES + 16  # bytes read before the whole file: >= _SNIFF_BYTES characters
 _INT64_LIMIT = 2**63
 _BLOCK = pacsv.ReadOptions().block_size  # pyarrow's default, 1 MiB
 _MAX_BLOCK = 2**31 - 1  # pyarrow's block size is a 32-bit int
@@ -125,15 +129,20 @@ def infer_text_column(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunk
     return column
 
 
-def _decode(path: Path, raw: bytes, encoding: str | None) -> tuple[str, str]:
-    """The text of a CSV and the encoding used; a bad byte is a one-line IngestError."""
+def _decode(path: Path, raw: bytes, encoding: str | None, *, final: bool = True
+            ) -> tuple[str, str]:
+    """The text of a CSV and the encoding used; a bad byte is a one-line IngestError.
+    `final=False`: RAW is a prefix, a character cut at its end is left out."""
     if encoding is None:
         if raw.startswith(b"\xef\xbb\xbf"):
             encoding = "utf-8-sig"
         elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
             encoding = "utf-16"
+    used = encoding or "utf-8"
     try:
-        return raw.decode(encoding or "utf-8"), encoding or "utf-8"
+        if not final:
+            return codecs.getincrementaldecoder(used)().decode(raw, final=False), used
+        return raw.decode(used), used
     except LookupError:
         raise IngestError(f"{path.name}: unknown encoding {encoding!r}") from None
     except UnicodeDecodeError as exc:
@@ -255,20 +264,63 @@ def _arrow_csv(data: bytes, delimiter: str, header: list[str]) -> pa.Table:
     )
 
 
+def _bounded_header(path: Path, delimiter: str | None, encoding: str | None,
+                    bounds: IngestBounds) -> str:
+    """The delimiter, and the header checked against the bounds, from a prefix of the file:
+    a 100 MB header or 100,000 columns are refused before the file is read whole."""
+    limit = int(bounds.value("ingest.max_header_bytes"))
+    want = max(limit, _PREFIX) + 1
+    with path.open("rb") as handle:
+        head = handle.read(want)
+    whole = len(head) < want
+    text, used = _decode(path, head, encoding, final=whole)
+    text = text.removeprefix("\ufeff")
+    delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter)
+    delimiter = delimiter or _sniff_delimiter(path, text)
+    if len(delimiter) != 1:
+        raise IngestError(f"{path.name}: delimiter must be one character, got {delimiter!r}")
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream, delimiter=delimiter)
+    header: list[str] = []
+    with _csv_errors(path.name, lambda: reader.line_num, len(text)):
+        header = next((record for record in reader if record), [])
+    end = stream.tell()
+    if not whole and end >= len(text):
+        bounds.refuse(path.name, "ingest.max_header_bytes", None,
+                      f"its first record does not end within the first "
+                      f"{human(len(head) - 1, 'bytes')}")
+    bounds.check(path.name, "ingest.max_header_bytes", len(text[:end].encode(used, "replace")))
+    bounds.check(path.name, "ingest.max_columns", len(header))
+    check_names(path.name, header, bounds)
+    return delimiter
+
+
+def check_names(subject: str, names: Sequence[str], bounds: IngestBounds) -> None:
+    """Each column name (as `unique_names` makes it) within the bound: a name is kept in
+    the record, the Parquet footer and every diff."""
+    limit = bounds.value("ingest.max_column_name_chars")
+    for position, text in enumerate(names):
+        if len(text) > limit and len(" ".join(text.split())) > limit:
+            bounds.check(f"{subject}: column {column_letter(position)}",
+                         "ingest.max_column_name_chars", len(" ".join(text.split())))
+
+
 def read_csv(
-    path: Path, *, delimiter: str | None = None, encoding: str | None = None
+    path: Path, *, delimiter: str | None = None, encoding: str | None = None,
+    bounds: IngestBounds = DEFAULT,
 ) -> Publication:
     """Read a CSV/TSV file as one table named `data` (delimiter and encoding sniffed)."""
+    delimiter = _bounded_header(path, delimiter, encoding, bounds)
     raw = path.read_bytes()
     text, used = _decode(path, raw, encoding)
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise IngestError(f"{path.name}: no data (the file holds only whitespace)")
-    delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter or "", delimiter)
-    delimiter = delimiter or _sniff_delimiter(path, text)
-    if len(delimiter) != 1:
-        raise IngestError(f"{path.name}: delimiter must be one character, got {delimiter!r}")
     header, header_lines = _read_header(path.name, text, delimiter)
+    lines = _line_count(text) - header_lines  # data rows are at most these: checked first
+    counted = "counted as lines after the header, before parsing"
+    bounds.check(path.name, "ingest.max_rows", lines, counted)
+    bounds.check(path.name, "ingest.max_cells", lines * len(header), counted)
     data = raw if used == "utf-8" and not raw.startswith(b"\xef\xbb\xbf") else text.encode()
     try:
         table = _arrow_csv(data, delimiter, header)
@@ -326,8 +378,10 @@ def _json_column(path: Path, name: str, values: list[Any]) -> pa.Array:
     raise IngestError(f"{path.name}: not tabular: column {name!r} mixes types ({found})")
 
 
-def _json_rows(path: Path, obj: Any) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of a records list or a {"columns", "data"} object."""
+def _json_rows(path: Path, obj: Any, bounds: IngestBounds = DEFAULT
+               ) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of a records list or a {"columns", "data"} object; its size checked
+    against the bounds before the rows are built (rows x columns values)."""
     if isinstance(obj, dict):
         if "columns" in obj and "data" in obj:
             columns, data = obj["columns"], obj["data"]
@@ -335,6 +389,7 @@ def _json_rows(path: Path, obj: Any) -> tuple[list[str], list[list[Any]]]:
                 raise IngestError(f"{path.name}: not tabular: 'columns' must be a list of names")
             if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
                 raise IngestError(f"{path.name}: not tabular: 'data' must be a list of rows")
+            _check_shape(path, len(data), len(columns), bounds)
             for number, row in enumerate(data, start=1):
                 if len(row) != len(columns):
                     raise IngestError(
@@ -343,7 +398,7 @@ def _json_rows(path: Path, obj: Any) -> tuple[list[str], list[list[Any]]]:
                     )
             return columns, data
         if isinstance(obj.get("data"), list):
-            return _json_rows(path, obj["data"])
+            return _json_rows(path, obj["data"], bounds)
         raise IngestError(
             f"{path.name}: not tabular: expected a list of records or "
             '{"columns": [...], "data": [[...]]}; keys found: '
@@ -359,7 +414,14 @@ def _json_rows(path: Path, obj: Any) -> tuple[list[str], list[list[Any]]]:
             'a list of lists needs {"columns": [...], "data": [...]}'
         )
     columns = list(dict.fromkeys(key for record in obj for key in record))
+    _check_shape(path, len(obj), len(columns), bounds)
     return columns, [[record.get(key) for key in columns] for record in obj]
+
+
+def _check_shape(path: Path, rows: int, columns: int, bounds: IngestBounds) -> None:
+    bounds.check(path.name, "ingest.max_columns", columns)
+    bounds.check(path.name, "ingest.max_rows", rows)
+    bounds.check(path.name, "ingest.max_cells", rows * columns)
 
 
 def record_lists(obj: Any, prefix: str = "", depth: int = 0) -> list[str]:
@@ -405,9 +467,11 @@ def _unwrap(path: Path, obj: Any, json_path: str | None) -> tuple[Any, str | Non
     return obj, None
 
 
-def read_json(path: Path, json_path: str | None = None) -> Publication:
+def read_json(path: Path, json_path: str | None = None, bounds: IngestBounds = DEFAULT
+              ) -> Publication:
     """Read a JSON list of records or a {"columns", "data"} object as one table `data`;
     records inside wrapper objects are found (or picked with `json_path`)."""
+    bounds.check(path.name, "ingest.max_json_bytes", path.stat().st_size)
     raw = path.read_bytes()
     try:
         obj = json.loads(raw.decode("utf-8-sig"))
@@ -421,8 +485,11 @@ def read_json(path: Path, json_path: str | None = None) -> Publication:
         ) from None
     except RecursionError:
         raise IngestError(f"{path.name}: not tabular: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer past Python's conversion limit (4,300 digits)
+        first = (str(exc).split(";")[0] or type(exc).__name__).splitlines()[0]
+        raise IngestError(f"{path.name}: a JSON number cannot be read: {first}") from None
     obj, found_at = _unwrap(path, obj, json_path)
-    columns, rows = _json_rows(path, obj)
+    columns, rows = _json_rows(path, obj, bounds)
     if not columns:  # `[{}]`: rows without any column are no table at all
         raise IngestError(f"{path.name}: not tabular: the records have no fields")
     for number, row in enumerate(rows, start=1):
@@ -444,9 +511,75 @@ def read_json(path: Path, json_path: str | None = None) -> Publication:
                        json_path=found_at)
 
 
-def read_parquet(path: Path) -> Publication:
-    """Read a Parquet file as one table `data`, unchanged."""
+def _schema_elements(head: bytes) -> int | None:
+    """How many schema elements (the root, groups and columns) a Parquet footer declares,
+    from its first bytes: thrift compact, field 1 the version (i32), field 2 the schema
+    (a list of structs). None when the footer starts otherwise (pyarrow then judges)."""
+    at = 0
+
+    def varint() -> int:
+        nonlocal at
+        result = shift = 0
+        while at < len(head) and shift < 64:
+            byte = head[at]
+            at += 1
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return result
+            shift += 7
+        raise IndexError("truncated varint")
+
     try:
+        if head[:1] != b"\x15":  # field 1, i32
+            return None
+        at = 1
+        varint()
+        if head[at] != 0x19 or head[at + 1] & 0x0F != 0x0C:  # field 2, a list of structs
+            return None
+        size = head[at + 1] >> 4
+        at += 2
+        return varint() if size == 15 else size
+    except IndexError:
+        return None
+
+
+def _check_footer(path: Path, bounds: IngestBounds) -> None:
+    """What a Parquet file declares in its footer (rows, columns, names, uncompressed row
+    groups), against the bounds, before any data page is decoded; the footer's size and
+    its column count (from its first bytes) before pyarrow parses it: pyarrow aborts the
+    process (std::bad_alloc) on a 14 MB footer of 100,000 columns under 1.5 GiB."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        handle.seek(max(size - 8, 0))
+        tail = handle.read(8)
+        footer = int.from_bytes(tail[:4], "little") if len(tail) == 8 else 0
+        if tail.endswith(b"PAR1") and 0 < footer <= size - 12:  # else pyarrow says why
+            bounds.check(path.name, "ingest.max_parquet_footer_bytes", footer)
+            handle.seek(size - 8 - footer)
+            elements = _schema_elements(handle.read(32))
+            if elements is not None:
+                bounds.check(path.name, "ingest.max_columns", elements - 1,
+                             "counted as schema elements in the footer")
+    meta = pq.read_metadata(path)
+    names = meta.schema.to_arrow_schema().names
+    columns = max(meta.num_columns, len(names))  # leaf columns: nested fields count each
+    bounds.check(path.name, "ingest.max_columns", columns)
+    check_names(path.name, names, bounds)
+    rows = uncompressed = 0
+    for index in range(meta.num_row_groups):  # the groups decide what the reader allocates
+        group = meta.row_group(index)
+        rows += max(group.num_rows, 0)
+        uncompressed += max(group.total_byte_size, 0)
+    rows = max(rows, meta.num_rows)
+    bounds.check(path.name, "ingest.max_rows", rows)
+    bounds.check(path.name, "ingest.max_cells", rows * columns)
+    bounds.check(path.name, "ingest.max_parquet_uncompressed_bytes", uncompressed)
+
+
+def read_parquet(path: Path, bounds: IngestBounds = DEFAULT) -> Publication:
+    """Read a Parquet file as one table `data`, unchanged (its footer checked first)."""
+    try:
+        _check_footer(path, bounds)
         table = pq.read_table(path)
         table.validate(full=True)  # damaged bytes can still decode: bad UTF-8, offsets
         table.schema.names  # noqa: B018 - raises on a column name that is not UTF-8

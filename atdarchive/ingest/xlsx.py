@@ -40,10 +40,13 @@ written as text follow `tabular` ("1,234", "12*"); anything mixed is text, numbe
 as "23616" and dates as ISO. An all-empty column is text. Text has surrounding whitespace
 stripped ("ICE  " -> "ICE"); the lossless `cells` layer keeps every original string as is.
 
-Limits (XLSX/XLSM): calamine builds each sheet as a dense grid from A1 to its last cell with
-content, so a sheet whose grid would pass `MAX_SHEET_CELLS` (20 million) is refused before
-calamine sees it, its extent read from the worksheet XML (`sheet_extent`); merged ranges may
-cover at most `MAX_MERGED_CELLS` cells inside the grid.
+Limits (`atdarchive.limits.ingest`): the zip's members may unpack to at most
+``ingest.max_zip_uncompressed_bytes``. calamine builds each sheet as a dense grid from A1 to
+its last cell with content, so (XLSX/XLSM) a sheet whose grid would pass
+``ingest.max_sheet_cells`` (20 million), or whose width passes ``ingest.max_columns``, is
+refused before calamine sees it, its extent read from the worksheet XML (`sheet_extent`);
+other workbook formats are checked on the grid calamine returns, before the layout
+analysis. Merged ranges may cover at most ``ingest.max_merged_cells`` cells inside the grid.
 
 The `cells` layer keeps every non-empty cell: `text` is the original string of a text cell
 (whitespace included), the shortest round-trip decimal of a number (pyarrow's cast: 23616,
@@ -87,8 +90,8 @@ from atdarchive.ingest.model import (
     column_letter,
 )
 from atdarchive.ingest.tabular import number_text_value, numbers_to_array, unique_names
+from atdarchive.limits.ingest import DEFAULT, IngestBounds
 
-MAX_UNCOMPRESSED = 1 << 30  # 1 GiB of XML is far beyond any real statistics workbook
 MAX_RATIO = 200
 RATIO_FLOOR = 100 << 20  # the ratio matters only past 100 MB uncompressed
 TITLE_GAP = 3  # empty rows allowed between a lone title line and its table
@@ -98,9 +101,8 @@ SHORT_HEADER = 40
 SLUG_MAX = 100
 # calamine loads a sheet as a dense grid from A1 to its last used cell (Python lists on our
 # side: ~50 bytes a cell), so one cell at XFD1048576 asks for 17 billion cells and aborts the
-# process. 20 million cells (e.g. 1 million rows x 20 columns) costs ~1 GB and ~4 s.
-MAX_SHEET_CELLS = 20_000_000
-MAX_MERGED_CELLS = 1_000_000  # cells covered by merged ranges, one dict entry each
+# process. ingest.max_sheet_cells, 20 million cells (e.g. 1 million rows x 20 columns), costs
+# ~1 GB and ~4 s; ingest.max_merged_cells bounds the `cover` dict (one entry a cell).
 # A cell with content (`<c r="B12" ...>...</c>`), matched in the reversed XML from its rare
 # closing tag back to its start tag: calamine drops cells without content (`<c r="XFD9"
 # s="3"/>`, which Excel writes for formatting), so only these extend the grid, and scanning
@@ -683,8 +685,9 @@ def _spec_draft(
 # --------------------------------------------------------------------------- workbook
 
 
-def check_zip(path: Path) -> set[str]:
-    """Member names of a zip workbook, refusing corrupt archives and zip bombs."""
+def check_zip(path: Path, bounds: IngestBounds = DEFAULT) -> set[str]:
+    """Member names of a zip workbook, refusing corrupt archives and zip bombs (from the
+    sizes its central directory declares: nothing is unpacked)."""
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
@@ -694,11 +697,12 @@ def check_zip(path: Path) -> set[str]:
         ) from None
     total = sum(info.file_size for info in infos)
     packed = sum(info.compress_size for info in infos) or 1
-    if total > MAX_UNCOMPRESSED or (total > RATIO_FLOOR and total / packed > MAX_RATIO):
+    if total > RATIO_FLOOR and total / packed > MAX_RATIO:
         raise IngestError(
             f"{path.name}: refused: unpacks to {total} bytes from {packed} "
             f"(ratio {total // packed}); looks like a zip bomb"
         )
+    bounds.check(path.name, "ingest.max_zip_uncompressed_bytes", total)
     return {info.filename for info in infos}
 
 
@@ -778,8 +782,14 @@ def sheet_extent(data: bytes) -> tuple[int, int]:
     return rows, cols
 
 
-def _check_extents(path: Path) -> None:
-    """Refuse a sheet whose dense grid would pass MAX_SHEET_CELLS, before calamine allocates
+def _check_grid(path: Path, name: str, rows: int, cols: int, bounds: IngestBounds) -> None:
+    where = f"{path.name}: sheet {name!r} (A1:{column_letter(max(cols, 1) - 1)}{rows})"
+    bounds.check(where, "ingest.max_sheet_cells", rows * cols)
+    bounds.check(where, "ingest.max_columns", cols)
+
+
+def _check_extents(path: Path, bounds: IngestBounds = DEFAULT) -> None:
+    """Refuse a sheet whose dense grid would pass the bounds, before calamine allocates
     it (a far-away cell makes calamine abort the whole process). Each worksheet part is read
     whole: check_zip has bounded its size."""
     try:
@@ -787,28 +797,21 @@ def _check_extents(path: Path) -> None:
             members = set(archive.namelist())
             for name, part in _sheet_parts(archive).items():
                 rows, cols = sheet_extent(archive.read(part)) if part in members else (0, 0)
-                if rows * cols > MAX_SHEET_CELLS:
-                    raise IngestError(
-                        f"{path.name}: sheet {name!r} spans A1:{column_letter(cols - 1)}{rows} "
-                        f"({rows * cols:,} cells, over the limit of {MAX_SHEET_CELLS:,}); "
-                        "refusing"
-                    )
+                _check_grid(path, name, rows, cols, bounds)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError,
             ValueError, zlib.error) as exc:  # a damaged member: calamine must not see it either
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise IngestError(f"{path.name}: corrupt or unreadable XLSX workbook: {first}") from None
 
 
-class _Refused(Exception):
-    """A sheet too costly to read; becomes an IngestError naming the file."""
-
-
-def _load_sheet(book: python_calamine.CalamineWorkbook, name: str) -> Sheet:
+def _load_sheet(book: python_calamine.CalamineWorkbook, name: str, path: Path,
+                bounds: IngestBounds = DEFAULT) -> Sheet:
     raw = book.get_sheet_by_name(name)
     rows = raw.to_python(skip_empty_area=False)
-    sheet = Sheet(name=name, rows=rows)
     width = max(map(len, rows), default=0)
-    budget = MAX_MERGED_CELLS
+    _check_grid(path, name, len(rows), width, bounds)  # XLS, ODS, XLSB: not checked before
+    sheet = Sheet(name=name, rows=rows)
+    budget = bounds.value("ingest.max_merged_cells")
     for (r0, c0), (r1, c1) in raw.merged_cell_ranges or []:
         if sheet.value(r0, c0) is None:
             continue
@@ -816,10 +819,7 @@ def _load_sheet(book: python_calamine.CalamineWorkbook, name: str) -> Sheet:
         r1, c1 = min(r1, len(rows) - 1), min(c1, width - 1)
         budget -= max(0, r1 - r0 + 1) * max(0, c1 - c0 + 1)
         if budget < 0:
-            raise _Refused(
-                f"sheet {name!r} has merged ranges covering over {MAX_MERGED_CELLS:,} cells; "
-                "refusing"
-            )
+            bounds.refuse(f"{path.name}: sheet {name!r}", "ingest.max_merged_cells")
         for r in range(r0, r1 + 1):
             for c in range(c0, c1 + 1):
                 if (r, c) != (r0, c0):
@@ -901,7 +901,8 @@ def _stated_dates(drafts: list[Draft], loose: dict[str, list[Line]]) -> list[Sta
 
 
 def read_workbook(
-    path: Path, spec: dict[str, Any] | None = None, *, fmt: str = "xlsx"
+    path: Path, spec: dict[str, Any] | None = None, *, fmt: str = "xlsx",
+    bounds: IngestBounds = DEFAULT,
 ) -> Publication:
     """Read a workbook and split every sheet into named tables.
 
@@ -914,14 +915,14 @@ def read_workbook(
     column names to new ones and ``key`` names the columns that identify a row.
     """
     if fmt in ("xlsx", "xlsm", "xlsb", "ods"):
-        check_zip(path)
+        check_zip(path, bounds)
     if fmt in ("xlsx", "xlsm"):
-        _check_extents(path)
+        _check_extents(path, bounds)
     try:
         book = python_calamine.CalamineWorkbook.from_path(path)
-        sheets = [_load_sheet(book, name) for name in book.sheet_names]
-    except _Refused as exc:
-        raise IngestError(f"{path.name}: {exc}") from None
+        sheets = [_load_sheet(book, name, path, bounds) for name in book.sheet_names]
+    except IngestError:
+        raise
     except python_calamine.PasswordError:
         raise IngestError(f"{path.name}: password-protected or encrypted workbook") from None
     except Exception as exc:  # calamine raises assorted types on malformed files

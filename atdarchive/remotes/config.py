@@ -9,7 +9,6 @@ archive's own settings — each remote's Object Lock policy — live in
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,21 +16,25 @@ from typing import Any
 
 from atdarchive import gitops
 from atdarchive.context import ArchiveContext
+from atdarchive.dvcconfig import (
+    REMOTE_SECTION_RE,
+    dvc_config,
+    dvc_settings,
+    require_dvc_trusted,
+)
 from atdarchive.errors import AtdError
-from atdarchive.paths import ensure_no_symlink
-from atdarchive.store import read_dvc_config
 from atdarchive.tomlwriter import dumps
+from atdarchive.trust import Setting, Unconfirmed, archive_setting, confirm, is_confirmed
 from atdarchive.util import atomic_write, check_name
 
 ARCHIVE_CONFIG = "atdarchive.toml"
+LOCK_MODES = ("compliance", "governance")
 ARCHIVE_CONFIG_HEADER = """atdarchive archive settings (committed). Remote data policies live here;
 remote URLs live in .dvc/config, credentials never in git."""
-_SECTION_RE = re.compile(r"""^'?remote\s+"(.+)"'?$""")
-LOCAL_URL = "\0local-url"  # the url the user's own config.local gives (the confirmation)
 
 
-class UnconfirmedRemote(AtdError):
-    """A directory remote outside the archive that only the archive's own config names."""
+class UnconfirmedRemote(Unconfirmed):
+    """A remote (or its lock policy, or a DVC option) that only the archive's config names."""
 
 
 @dataclass
@@ -45,16 +48,21 @@ class Remote:
     lock_days: int | None = None
     lock_mode: str | None = None
     options: dict[str, str] = field(default_factory=dict)
-    confirmed: bool = True  # False: a local path outside the archive that only git named
+    waiting: list[Setting] = field(default_factory=list)  # what came with the archive
+    problem: str | None = None  # a lock policy out of bounds: the remote is not used
+
+    @property
+    def confirmed(self) -> bool:
+        return not self.waiting
 
     def require_confirmed(self, root: Path) -> None:
         """Refuse to move data through a remote the archive's own config chose for us."""
-        if not self.confirmed:
-            raise UnconfirmedRemote(
-                f"remote {self.name}: {self.url} is a directory outside the archive, named by "
-                "the committed .dvc/config (it came with the archive); refused until you "
-                f"confirm it: atdarchive -C {root} remote confirm {self.name}")
-
+        if self.problem:
+            raise AtdError(self.problem)
+        if self.waiting:
+            first = self.waiting[0]
+            raise UnconfirmedRemote(f"{first.describe()} came with the archive and is not "
+                                    f"used until you confirm it: {first.confirm}")
 
     @property
     def kind(self) -> str:
@@ -89,7 +97,8 @@ class Remote:
         return {"name": self.name, "url": self.url, "kind": self.kind,
                 "endpoint_url": self.endpoint_url, "default": self.default,
                 "lock": ({"days": self.lock_days, "mode": self.lock_mode}
-                         if self.locked else None)}
+                         if self.locked else None),
+                "waiting": [s.describe() for s in self.waiting], "problem": self.problem}
 
 
 def split_s3(url: str) -> tuple[str, str]:
@@ -101,25 +110,11 @@ def split_s3(url: str) -> tuple[str, str]:
 
 # -- .dvc/config -----------------------------------------------------------------
 def _read_dvc_config(root: Path) -> tuple[dict[str, dict[str, str]], str | None]:
-    """Remote sections and the default remote, `.dvc/config` overlaid by `config.local`.
-
-    Read with configparser so that read-only commands need not import DVC.
-    """
-    sections: dict[str, dict[str, str]] = {}
-    default = None
-    for name in ("config", "config.local"):
-        parser = read_dvc_config(ensure_no_symlink(root, root / ".dvc" / name, "a DVC config"))
-        if parser is None:
-            continue
-        for section in parser.sections():
-            if match := _SECTION_RE.match(section):
-                options = sections.setdefault(match.group(1), {})
-                options.update(parser[section])
-                if name == "config.local" and "url" in parser[section]:
-                    options[LOCAL_URL] = parser[section]["url"]
-        if parser.has_option("core", "remote"):
-            default = parser.get("core", "remote")
-    return sections, default
+    """Remote sections and the default remote, as DVC merges its config files."""
+    sections, _ = dvc_config(root)
+    found = {match.group(1): dict(options) for section, options in sections.items()
+             if (match := REMOTE_SECTION_RE.match(section))}
+    return found, sections.get("core", {}).get("remote")
 
 
 def _edit_dvc_config(archive: ArchiveContext, name: str, section: dict[str, Any], *,
@@ -128,14 +123,12 @@ def _edit_dvc_config(archive: ArchiveContext, name: str, section: dict[str, Any]
 
     from atdarchive.store import quiet_dvc
 
-    with quiet_dvc(), Repo(str(archive.root)) as repo:
-        with repo.config.edit("repo") as conf:
-            conf["remote"][name] = section
-            if default:
-                conf["core"]["remote"] = name
-        if "://" not in section["url"] or section["url"].startswith("file://"):
-            with repo.config.edit("local") as conf:  # you chose this directory: confirmed
-                conf["remote"][name] = {"url": section["url"]}
+    require_dvc_trusted(archive.root)
+    with quiet_dvc(), gitops.neutralised_environment(archive.root), \
+            Repo(str(archive.root)) as repo, repo.config.edit("repo") as conf:
+        conf["remote"][name] = section
+        if default:
+            conf["core"]["remote"] = name
 
 
 # -- atdarchive.toml ---------------------------------------------------------------
@@ -160,6 +153,25 @@ def write_archive_config(archive: ArchiveContext, config: dict[str, Any], messag
     gitops.commit(archive.root, [path], message)
 
 
+def lock_settings(archive: ArchiveContext) -> list[Setting]:
+    """Object Lock policies in `atdarchive.toml`: each acts on storage, irreversibly."""
+    policies = read_archive_config(archive).get("remote", {})
+    return [archive_setting(archive.root, "lock", name, dict(sorted(body["lock"].items())),
+                            ARCHIVE_CONFIG)
+            for name, body in sorted(policies.items())
+            if isinstance(body, dict) and isinstance(body.get("lock"), dict)]
+
+
+def remote_trust(root: Path, name: str, archive: ArchiveContext | None = None
+                 ) -> list[Setting]:
+    """The unconfirmed settings a transfer through remote NAME would act on."""
+    pending = [s for s in dvc_settings(root) if s.kind == "dvc" or
+               (s.kind == "remote" and s.name == name)]
+    if archive is not None:
+        pending += [s for s in lock_settings(archive) if s.name == name]
+    return [s for s in pending if not is_confirmed(root, s)]
+
+
 # -- the remotes ---------------------------------------------------------------------
 def remotes(archive: ArchiveContext) -> list[Remote]:
     """The archive's remotes, default first, then by name."""
@@ -171,22 +183,35 @@ def remotes(archive: ArchiveContext) -> list[Remote]:
         url = options.get("url", "")
         if url and "://" not in url and not os.path.isabs(url):
             url = str((archive.root / ".dvc" / url).resolve())  # DVC: relative to .dvc/
-        local = "://" not in url or url.startswith("file://")
-        outside = local and not Path(url.removeprefix("file://")).resolve().is_relative_to(
-            archive.root)
-        confirmed = not outside or options.get(LOCAL_URL) == options.get("url")
+        problem = None
         try:
-            days = int(lock["days"]) if "days" in lock else None
-        except (TypeError, ValueError):
-            raise AtdError(f"{archive.root / ARCHIVE_CONFIG}: remote.{name}.lock.days must be "
-                           "a whole number of days") from None
+            days, mode = check_lock_policy(archive.root / ARCHIVE_CONFIG, name, lock)
+        except AtdError as exc:
+            days, mode, problem = None, None, exc.message
         out.append(Remote(name=name, url=url, endpoint_url=options.get("endpointurl"),
-                          default=name == default, lock_days=days,
-                          lock_mode=lock.get("mode"),
-                          options={k: v for k, v in options.items() if k != LOCAL_URL},
-                          confirmed=confirmed))
+                          default=name == default, lock_days=days, lock_mode=mode,
+                          options=dict(options), problem=problem,
+                          waiting=remote_trust(archive.root, name, archive)))
     out.sort(key=lambda r: (not r.default, r.name))
     return out
+
+
+def check_lock_policy(where: Path, name: str, lock: dict[str, Any]
+                      ) -> tuple[int | None, str | None]:
+    """(days, mode) of an Object Lock policy, within bounds whoever wrote it."""
+    from atdarchive import limits
+
+    if not lock:
+        return None, None
+    days, mode = lock.get("days"), lock.get("mode", "compliance")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise AtdError(f"{where}: remote.{name}.lock.days must be a whole number of days >= 1")
+    if days > limits.value("remote.max_lock_days"):
+        raise limits.LimitExceeded(f"{where}: remote.{name}.lock.days", "remote.max_lock_days",
+                                   days)
+    if mode not in LOCK_MODES:
+        raise AtdError(f"{where}: remote.{name}.lock.mode must be compliance or governance")
+    return days, mode
 
 
 def get_remote(archive: ArchiveContext, name: str | None = None) -> Remote:
@@ -234,25 +259,19 @@ def add_remote(archive: ArchiveContext, name: str, url: str, *,
             Path(url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
         gitops.commit(archive.root, [archive.root / ".dvc" / "config"],
                       f"remote: add {name} ({url})")
+        for setting in dvc_settings(archive.root):  # you typed it: confirmed
+            if setting.kind == "remote" and setting.name == name:
+                confirm(archive.root, setting)
     return get_remote(archive, name)
 
 
 def confirm_remote(archive: ArchiveContext, name: str) -> Remote:
-    """Trust a directory remote that came with the archive: record its URL in your own
-    `.dvc/config.local` (never committed), which is what push and pull ask for."""
-    from dvc.repo import Repo
-
-    from atdarchive.store import quiet_dvc
-
+    """Trust a remote that came with the archive, and its Object Lock policy (within
+    bounds): recorded in your own trust store, outside every archive (`atdarchive.trust`)."""
     remote = get_remote(archive, name)
-    raw = remotes_raw_url(archive, name)
-    with archive.write_lock(), quiet_dvc(), Repo(str(archive.root)) as repo, \
-            repo.config.edit("local") as conf:
-        conf["remote"][name] = {"url": raw}
+    if remote.problem:
+        raise AtdError(remote.problem)
+    for setting in dvc_settings(archive.root) + lock_settings(archive):
+        if setting.kind in ("remote", "lock") and setting.name == name:
+            confirm(archive.root, setting)
     return get_remote(archive, remote.name)
-
-
-def remotes_raw_url(archive: ArchiveContext, name: str) -> str:
-    """The URL as the committed config spells it (relative paths stay relative to .dvc/)."""
-    sections, _ = _read_dvc_config(archive.root)
-    return sections.get(name, {}).get("url", "")

@@ -19,17 +19,20 @@ from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
 from atdarchive.progress import Progress
 from atdarchive.remotes.config import (
+    LOCK_MODES,
     Remote,
+    check_lock_policy,
     get_remote,
+    lock_settings,
     read_archive_config,
     split_s3,
     write_archive_config,
 )
 from atdarchive.remotes.failures import explain
 from atdarchive.remotes.objects import DIR_OBJECT, select_snapshots, snapshot_objects
+from atdarchive.trust import confirm
 from atdarchive.util import md5_file, utc_now
 
-LOCK_MODES = ("compliance", "governance")
 #: S3 error codes that mean "no such object or version" (a HEAD says 404/400/405).
 MISSING_CODES = ("404", "NoSuchKey", "NoSuchVersion", "400", "405")
 
@@ -41,8 +44,7 @@ def lock_remote(archive: ArchiveContext, name: str, days: int, mode: str = "comp
     mode = mode.lower()
     if mode not in LOCK_MODES:
         raise AtdError(f"--mode {mode!r}: choose compliance or governance")
-    if days < 1:
-        raise AtdError(f"--days {days}: retention must be at least 1 day")
+    check_lock_policy(Path("--days"), name, {"days": days, "mode": mode})
     if remote.kind != "s3":
         raise AtdError(f"remote {name!r} ({remote.url}) is not S3: Object Lock needs an "
                        "s3:// remote on a bucket created with Object Lock enabled")
@@ -51,6 +53,9 @@ def lock_remote(archive: ArchiveContext, name: str, days: int, mode: str = "comp
         config.setdefault("remote", {}).setdefault(name, {})["lock"] = {"days": days,
                                                                        "mode": mode}
         write_archive_config(archive, config, f"remote: lock {name} for {days} days ({mode})")
+        for setting in lock_settings(archive):  # you chose it: confirmed
+            if setting.name == name:
+                confirm(archive.root, setting)
     return get_remote(archive, name)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from atdarchive import gitops
 from atdarchive.context import ArchiveContext
+from atdarchive.dvcconfig import require_dvc_trusted
 from atdarchive.errors import AtdError, IntegrityError
 from atdarchive.progress import Progress
 from atdarchive.remotes.config import (
@@ -80,6 +81,7 @@ def _dvc(archive: ArchiveContext) -> Iterator[_Dvc]:
     from dvc.repo import Repo
 
     archive.store.cache_dir()  # refuses a committed cache.dir outside the archive
+    require_dvc_trusted(archive.root)  # DVC acts on cache/site-cache settings as it opens
     capture = _Capture()
     loggers = [logging.getLogger(name) for name in _DVC_LOGGERS]
     saved = [(lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
@@ -88,7 +90,7 @@ def _dvc(archive: ArchiveContext) -> Iterator[_Dvc]:
         lg.propagate = False
         lg.setLevel(logging.WARNING)
     try:
-        with Repo(str(archive.root)) as repo:
+        with gitops.neutralised_environment(archive.root), Repo(str(archive.root)) as repo:
             yield _Dvc(repo, capture)
     finally:
         for lg, (level, propagate, handlers) in zip(loggers, saved, strict=True):
@@ -277,23 +279,29 @@ def _verify_pulled(archive: ArchiveContext, dataset: str, snapshot_id: str) -> N
 # -- clone -----------------------------------------------------------------------
 def clone(git_url: str, directory: str | os.PathLike[str], *,
           pulls: list[str] | tuple[str, ...] = (), remote: str | None = None,
-          progress: Progress | None = None, confirm_remotes: bool = False) -> ArchiveContext:
+          progress: Progress | None = None, confirm_remotes: bool = False,
+          confirm_sources: bool = False) -> ArchiveContext:
     """git clone an archive, then pull (and verify) the asked snapshots.
 
     A directory remote outside the clone that the archive's config names is
-    used only when `confirm_remotes` says so (URL remotes need no confirming).
+    used only when `confirm_remotes` says so; its `[[sources]]` when `confirm_sources` does.
     Returns the clone's context; `Archive.clone` gives the full façade.
     """
     target = Path(directory).resolve()
     if target.exists() and any(target.iterdir()):
         raise AtdError(f"{target}: exists and is not empty")
     target.parent.mkdir(parents=True, exist_ok=True)
-    gitops.git(target.parent, "clone", "-q", git_url, str(target))
+    gitops.git(target.parent, "clone", "-q", "--", git_url, str(target))
     archive = ArchiveContext(target)
     if confirm_remotes:
         for known in remotes(archive):
             if not known.confirmed:
                 confirm_remote(archive, known.name)
+    if confirm_sources:
+        from atdarchive.settings import confirm_settings, waiting
+
+        if any(s.kind == "source" for s in waiting(archive)):
+            confirm_settings(archive, "source")
     try:
         for ref in pulls:
             if "@" not in ref and ref not in archive.dataset_names():
@@ -302,8 +310,8 @@ def clone(git_url: str, directory: str | os.PathLike[str], *,
     except AtdError as exc:  # leave nothing half-made behind
         shutil.rmtree(target, ignore_errors=True)
         if isinstance(exc, UnconfirmedRemote):
-            message = (f"{exc.message.split('; refused')[0]}; refused — if you trust it, "
-                       "clone with --confirm-remotes")
+            message = (f"{exc.message.split(' and is not used')[0]}: refused — if you "
+                       "trust it, clone with --confirm-remotes")
         else:
             message = exc.message
         raise type(exc)(f"{message} (the clone at {target} was removed)") from None

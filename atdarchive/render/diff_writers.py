@@ -56,7 +56,10 @@ change kind, `row_added`, `row_removed` or `cell_changed`; `key` is a JSON
 object of key values (null for keyless tables); for added/removed rows `new`
 /`old` hold the whole row as a JSON object. CSV and Parquet add each key column as a
 real column after `key` (named as in the table; `key:NAME` on a clash). (JSONL writes
-the same records with `key` and row values as JSON objects rather than strings.)
+the same records with `key` and row values as JSON objects rather than strings.) CSV is
+for spreadsheets: a text cell that would run as a formula (`=`, `+`, `-`, `@`, tab, CR
+first) gets a leading `'` unless `raw=True` (`atdarchive.render.csv_safe`); Parquet and
+JSONL keep every value exactly.
 
 Text — grouped by row: `Total  Feb 21631 → 21630 (−1)  Apr 22819 → 22817 (−2)`,
 wrapped to 80 columns, coloured only when writing to a terminal; `limit` caps
@@ -80,7 +83,7 @@ WRITERS: dict[str, tuple[str, str]] = {
     "text": ("atdarchive.render.diff_text", "write_text"),
     "json": ("atdarchive.render.diff_json", "write_json"),
     "jsonl": ("atdarchive.render.diff_long", "write_jsonl"),
-    "csv": ("atdarchive.render.diff_long", "write_csv"),
+    "csv": ("atdarchive.render.csv_safe", "write_diff_csv"),  # formulas neutralised
     "parquet": ("atdarchive.render.diff_long", "write_parquet"),
     "markdown": ("atdarchive.render.diff_pages", "write_markdown"),
     "html": ("atdarchive.render.diff_pages", "write_html"),
@@ -123,16 +126,19 @@ def write_diff(
     limit: int | None = None,
     color: bool | None = None,
     width: int = 80,
+    raw: bool = False,
 ) -> None:
     """Render `diff` as `fmt` to `out` (a path, a text stream, or None for stdout).
 
     `parquet` needs a path. Text is coloured only when writing to a terminal
-    (override with `color`); `limit` caps rows per section (text, markdown, html).
+    (override with `color`); `limit` caps rows per section (text, markdown, html);
+    `raw` keeps CSV cells that look like formulas exactly.
     """
     check_format(fmt)
     module, function = WRITERS[fmt]
     writer = getattr(importlib.import_module(module), function)
-    writer(diff, out, limit=limit, color=color, width=width)
+    extra = {"raw": raw} if fmt == "csv" else {}
+    writer(diff, out, limit=limit, color=color, width=width, **extra)
 
 
 __all__ = [

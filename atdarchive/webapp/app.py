@@ -4,7 +4,12 @@ assets, and the rules every response follows.
 - Read-only: any method but GET and HEAD is refused (405) before a route runs.
 - Local: a Content-Security-Policy of `'self'` only, so a page can load nothing
   from elsewhere — even a value that slipped past escaping could not fetch or run
-  anything; the Host header must name this machine (no DNS rebinding).
+  anything; the Host header must name this machine (no DNS rebinding) and other web
+  sites cannot make the browser ask it (`atdarchive.webapp.guard`).
+- Bounded: each page runs on a bounded pool of workers with a clock
+  (`serve.request_seconds`, 503 past it, 503 "busy" when every slot is taken), shows at
+  most `serve.max_cells_per_page` / `serve.max_rows_per_page`, and keeps results in a
+  cache bounded by bytes (`atdarchive.webapp.work`).
 - Escaped: templates autoescape; links out are kept only when http(s).
 - Timed: `Server-Timing: app;dur=MS` on every answer (what `bench/serve_bench.py` reads).
 - Errors are one line: 404 for what the archive does not hold, 400 for a request the
@@ -15,26 +20,28 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from atdarchive import limits
 from atdarchive.errors import AtdError
+from atdarchive.limits import LimitExceeded
 from atdarchive.render.diff_records import jsonable
+from atdarchive.webapp.guard import Guard
 from atdarchive.webapp.pages import PAGES, BadRequest, NotFound, Page, Redirect, Site
 from atdarchive.webapp.pages.base import Browsed
+from atdarchive.webapp.work import Busy, TimedOut, Workers
 
 HERE = Path(__file__).parent
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -101,26 +108,26 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def create_app(archive: Browsed, *, hosts: list[str] | None = None) -> Starlette:
+def create_app(archive: Browsed, *, hosts: list[str] | None = None,
+               overrides: Mapping[str, float] | None = None) -> Starlette:
     """The web app over ARCHIVE (`Archive.web_app`); `hosts`: Host header names accepted
-    besides localhost."""
-    site = Site(archive)
+    besides localhost; `overrides`: bounds (`serve.*`, `atdarchive.limits`) for this app."""
+    site = Site(archive, overrides)
     env = _templates()
-    lock = threading.Lock()  # the archive's caches are not built for concurrent use
+    workers = Workers(int(site.limit("serve.workers")), int(site.limit("serve.pending")))
 
     def answer(request: Request, handler: Any) -> Response:
         fmt = request.query_params.get("format") or "html"
         wants_json = fmt == "json"
         try:
             if fmt not in ("html", "json"):
-                raise BadRequest(f"?format={fmt!r}: html or json")
-            with lock:
-                result = handler(site, request.query_params, **request.path_params)
-                if isinstance(result, Response):
-                    return result
-                if wants_json:
-                    return _json(result.data)
-                return _html(env, result, request)
+                raise BadRequest(f"?format={fmt[:40]!r}: html or json")
+            result = handler(site, request.query_params, **request.path_params)
+            if isinstance(result, Response):
+                return result
+            if wants_json:
+                return _json(result.data)
+            return _html(env, result, request)
         except Redirect as move:
             return RedirectResponse(move.url, 303)
         except NotFound as exc:
@@ -135,26 +142,46 @@ def create_app(archive: Browsed, *, hosts: list[str] | None = None) -> Starlette
 
     def endpoint(handler: Any) -> Any:
         async def run(request: Request) -> Response:
-            return await run_in_threadpool(answer, request, handler)
+            wants_json = request.query_params.get("format") == "json"
+            seconds = site.limit("serve.request_seconds")
+            try:
+                return await workers.run(seconds, answer, request, handler)
+            except Busy as busy:
+                message = str(LimitExceeded(request.url.path, "serve.pending", busy.args[0] + 1,
+                                            "try again shortly"))
+            except TimedOut:
+                message = str(LimitExceeded(request.url.path, "serve.request_seconds", None,
+                                            "still computing: a retry may find its result"))
+            response = _error(env, 503, message, wants_json)
+            response.headers["retry-after"] = "5"
+            return response
         return run
+
+    def server(site: Site, query: Any) -> Page:
+        """What the server holds and computes now, and the bounds in force (cheap)."""
+        bounds = {b.name: site.limit(b.name) for b in limits.table()
+                  if b.name.startswith("serve.")}
+        data = {"cache": site.results.stats(), "admitted": workers.admitted,
+                "workers": workers.size, "pending_limit": workers.pending, "limits": bounds}
+        return Page("server.html", "Server", data, [("Datasets", "/"), ("Server", "/server")])
 
     routes: list[Any] = [Route(spec.path, endpoint(spec.handler), name=spec.name,
                                methods=list(SAFE_METHODS)) for spec in PAGES]
     routes += [
+        Route("/server", endpoint(server), methods=list(SAFE_METHODS)),
         Route("/datasets/{dataset}/releases/{ref}/original",
               endpoint(lambda s, q, dataset, ref: _download(s, dataset, ref, "original"))),
         Route("/datasets/{dataset}/releases/{ref}/capture.warc.gz",
               endpoint(lambda s, q, dataset, ref: _download(s, dataset, ref, "capture"))),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    allowed = ["127.0.0.1", "localhost", "[::1]", *(hosts or [])]
 
     async def unknown(request: Request, exc: Exception) -> Response:
-        return _error(env, 404, f"no page at {request.url.path}",
+        return _error(env, 404, f"no page at {request.url.path[:200]}",
                       request.query_params.get("format") == "json")
 
     return Starlette(routes=routes, exception_handlers={404: unknown}, middleware=[
-        Middleware(ReadOnly), Middleware(TrustedHostMiddleware, allowed_hosts=allowed)])
+        Middleware(ReadOnly), Middleware(Guard, hosts=hosts or [])])
 
 
 def _download(site: Site, dataset: str, ref: str, what: str) -> Response:

@@ -3,7 +3,6 @@ links, and the errors a page raises for a bad URL."""
 
 from __future__ import annotations
 
-import collections
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -11,7 +10,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
+from atdarchive import limits
 from atdarchive.errors import AtdError
+from atdarchive.webapp.work import ResultCache
 
 
 class Browsed(Protocol):
@@ -83,21 +84,39 @@ def page(path: str, name: str) -> Callable[[Handler], Handler]:
 
 
 class Site:
-    """An archive as the web app sees it: the façade plus a small cache of the results
-    of its heavier calls (audit, diffs, blame), each valid while the dataset's ledger and
-    `dataset.toml` are unchanged on disk — a commit made meanwhile is seen at once."""
+    """An archive as the web app sees it: the façade plus a cache of the results of its
+    heavier calls (audit, diffs, blame), each valid while the dataset's ledger and
+    `dataset.toml` are unchanged on disk — a commit made meanwhile is seen at once. The
+    cache is bounded by bytes (`serve.cache_bytes`) and computes each result once
+    however many requests ask for it (`atdarchive.webapp.work.ResultCache`)."""
 
-    MAX_CACHED = 128
-
-    def __init__(self, archive: Browsed) -> None:
+    def __init__(self, archive: Browsed, overrides: Mapping[str, float] | None = None) -> None:
         self.archive = archive
-        self._cache: collections.OrderedDict[tuple[Any, ...], Any] = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self.overrides = dict(overrides or {})
+        self.results = ResultCache(int(self.limit("serve.cache_bytes")))
+        self._ledgers: dict[str, tuple[Any, ...]] = {}
+        self._ledger_lock = threading.Lock()
+
+    def limit(self, name: str) -> float:
+        """The bound NAME in force for this app (`atdarchive.limits`)."""
+        return limits.value(name, self.overrides)
 
     def dataset(self, name: str) -> str:
         if name not in self.archive.dataset_names():
             raise NotFound(f"no dataset {name!r} in this archive")
+        self._refresh(name)
         return name
+
+    def _refresh(self, dataset: str) -> None:
+        """Read a ledger that changed on disk once, under a lock, before pages use it:
+        the library's in-process ledger cache is updated in place when a ledger grows."""
+        stamp = self.state(dataset)
+        if self._ledgers.get(dataset) == stamp:
+            return
+        with self._ledger_lock:
+            if self._ledgers.get(dataset) != stamp:
+                self.archive.history(dataset, include_retracted=True)
+                self._ledgers[dataset] = stamp
 
     def state(self, dataset: str) -> tuple[Any, ...]:
         """What a cached result of DATASET depends on: its ledger and config, as stat'ed."""
@@ -112,17 +131,10 @@ class Site:
         return tuple(stamps)
 
     def cached(self, dataset: str, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-        """COMPUTE() once per archive state of DATASET (LRU of `MAX_CACHED` results)."""
+        """COMPUTE() once per archive state of DATASET (kept while `serve.cache_bytes`
+        allows; computed once for every request asking meanwhile)."""
         full = (dataset, self.state(dataset), *key)
-        with self._lock:
-            if full in self._cache:
-                self._cache.move_to_end(full)
-                return self._cache[full]
-        value = compute()
-        with self._lock:
-            self._cache[full] = value
-            while len(self._cache) > self.MAX_CACHED:
-                self._cache.popitem(last=False)
+        value, _ = self.results.get(dataset, full, compute, f"{dataset}: {key[0]} {key[1:]}")
         return value
 
     def entry(self, dataset: str, ref: str) -> Any:
@@ -140,18 +152,49 @@ class Site:
         return self.cached(dataset, ("audit",), lambda: self.archive.audit(dataset))
 
 
-def int_param(query: Query, name: str, default: int) -> int:
-    """A whole, non-negative query parameter (?limit=, ?offset=)."""
+#: a count in a URL above this is refused, not clamped: no page is that big, so it is a
+#: mistake or a probe (and Arrow's int64 arithmetic stays far from overflow)
+ABSURD = 10**9
+
+
+def int_param(query: Query, name: str, default: int, cap: int | None = None) -> int:
+    """The one parser of counts in a URL (?limit=, ?offset=): ASCII digits, at most
+    `ABSURD`, else a one-line `BadRequest`; then at most CAP (a page's bound), silently —
+    the page reports the count it used."""
     text = query.get(name)
     if text in (None, ""):
-        return default
-    try:
+        value = default
+    else:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        negative = text.startswith("-")
+        digits = text[1:] if negative else text
+        if not (digits.isascii() and digits.isdigit()):
+            raise BadRequest(f"?{name}={shown!r}: not a whole number")
+        if negative:
+            raise BadRequest(f"?{name}={shown!r}: must not be negative")
+        if len(text) > 10 or int(text) > ABSURD:
+            raise BadRequest(f"?{name}={shown!r}: more than {ABSURD:,}, no page is that big")
         value = int(text)
-    except ValueError:
-        raise BadRequest(f"?{name}={text!r}: not a whole number") from None
-    if value < 0:
-        raise BadRequest(f"?{name}={text!r}: must not be negative")
-    return value
+    return value if cap is None else min(value, cap)
+
+
+class PageBudget:
+    """What one page may still show: cells (each changed cell, each value of a row) up
+    to `serve.max_cells_per_page`, rows of one list up to `serve.max_rows_per_page`."""
+
+    def __init__(self, site: Site) -> None:
+        self.cells = int(site.limit("serve.max_cells_per_page"))
+        self.rows = int(site.limit("serve.max_rows_per_page"))
+        self.cut = False  # something was left out to keep within the bounds
+
+    def take(self, wanted: int, width: int = 1, rows: bool = False) -> int:
+        """How many of WANTED items (each WIDTH cells) fit; charged to the budget."""
+        n = min(wanted, self.cells // max(1, width))
+        if rows:
+            n = min(n, self.rows)
+        self.cut = self.cut or n < wanted
+        self.cells -= n * max(1, width)
+        return max(0, n)
 
 
 # -- links: every page's permalink is built here -----------------------------------

@@ -16,6 +16,7 @@ from atdarchive.blame import META
 from atdarchive.webapp.pages.base import (
     NotFound,
     Page,
+    PageBudget,
     Query,
     Site,
     cell_path,
@@ -29,8 +30,8 @@ from atdarchive.webapp.pages.base import (
 )
 
 HEAT_LEVELS = 8  # CSS classes h0 (oldest release) .. h7 (this release)
-DEFAULT_LIMIT = 1000
-MAX_LIMIT = 5000
+DEFAULT_LIMIT = 1000  # rows; at most serve.max_rows_per_page, and their cells at most
+# serve.max_cells_per_page
 
 
 @page("/datasets/{dataset}/releases/{ref}/tables/{table}", "table")
@@ -40,7 +41,10 @@ def table(site: Site, query: Query, dataset: str, ref: str, table: str) -> Page:
     if table not in entry.record.get("tables", {}):
         raise NotFound(f"{dataset}@{entry.short} has no table {table!r}")
     offset = int_param(query, "offset", 0)
-    limit = min(int_param(query, "limit", DEFAULT_LIMIT), MAX_LIMIT)
+    width = entry.record["tables"][table].get("columns")
+    budget = PageBudget(site)
+    limit = budget.take(int_param(query, "limit", DEFAULT_LIMIT),
+                        width=width if isinstance(width, int) else 1, rows=True)
     data = site.cached(dataset, ("table", entry.id, table, offset, limit),
                        lambda: _table_data(site, dataset, entry, table, offset, limit))
     return Page("table.html", f"{table} at {entry.published}", data,
