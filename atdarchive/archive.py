@@ -94,10 +94,13 @@ class Archive(ArchiveContext):
     def add_dataset(self, name: str, *, title: str = "", agency: str = "",
                     source_url: str = "", description: str = "",
                     keys: dict[str, list[str]] | None = None,
-                    extract: dict[str, Any] | None = None) -> DatasetConfig:
-        """Create `datasets/NAME/dataset.toml` and commit it."""
+                    extract: dict[str, Any] | None = None,
+                    timezone: str = "UTC") -> DatasetConfig:
+        """Create `datasets/NAME/dataset.toml` and commit it. TIMEZONE (IANA name): where
+        naive times given for this dataset (flags, file names, refs) are read."""
         config = new_config(name, title=title, agency=agency, source_url=source_url,
-                            description=description, keys=keys or {}, extract=extract or {})
+                            description=description, keys=keys or {}, extract=extract or {},
+                            timezone=timezone or "UTC")
         path = self.dataset_dir(name) / "dataset.toml"
         with self.write_lock():
             if path.exists():
@@ -290,8 +293,9 @@ class Archive(ArchiveContext):
     def compared(self, a: str, b: str | None = None) -> tuple[Snapshot, Snapshot]:
         """(old, new) for a diff: A and B, or — B omitted — A's parent and A."""
         if b is not None:
-            return self.snapshot(a), self.snapshot(b)
-        new = self.snapshot(a)
+            return (self.snapshot(a).require_tables("diff"),
+                    self.snapshot(b).require_tables("diff"))
+        new = self.snapshot(a).require_tables("diff")
         old = self.parent(new)
         if old is None:
             raise AtdError(f"{new.ref} is the first release of its channel; "
@@ -302,6 +306,7 @@ class Archive(ArchiveContext):
         """Per cell: the release that gave it its value (a `pyarrow.Table`)."""
         from atdarchive.blame import blame
 
+        self.snapshot(ref).require_tables("blame")
         return blame(self, ref, table=table, **options)
 
     def history_of(self, dataset: str, *, table: str, row: dict[str, str],

@@ -163,12 +163,13 @@ class AuditReport:
 # ---------------------------------------------------------------- dates
 
 
-def _date(text: str | None) -> dt.date | None:
+def _date(text: str | None, zone: str | None = None) -> dt.date | None:
+    """The day of a publication time, in the zone its record gives (AtdError-free)."""
     if not text:
         return None
     try:
-        return published_day(text)
-    except ValueError:
+        return published_day(text, zone)
+    except (ValueError, AtdError):
         return None
 
 
@@ -204,7 +205,7 @@ def parse_period_end(period: str | None) -> dt.date | None:
 def claimed_dates(record: dict[str, Any]) -> dict[str, str]:
     """What the release claims about its date: published, period end, file name date."""
     out: dict[str, str] = {}
-    pub = _date(record.get("published"))
+    pub = _date(record.get("published"), record.get("published_zone"))
     if pub:
         out["published"] = pub.isoformat()
     end = parse_period_end(record.get("period"))
@@ -226,7 +227,7 @@ def latest_stated(record: dict[str, Any], slack_days: int = 45,
                   data: Sequence[dict[str, Any]] = ()) -> dict[str, Any] | None:
     """The latest data date a release states about itself (ignoring dates far in its
     future), its `data` dates (what its tables reach, `_Auditor.data_dates`) counted too."""
-    pub = _date(record.get("published"))
+    pub = _date(record.get("published"), record.get("published_zone"))
     dates = [d for d in [*_stated(record), *data]
              if pub is None or _date(d["date"]) <= pub + dt.timedelta(days=slack_days)]
     return max(dates, key=lambda d: d["date"]) if dates else None

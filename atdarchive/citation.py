@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from atdarchive import instants
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
 from atdarchive.pinning import archive_location
@@ -26,18 +27,20 @@ def citation_data(archive: ArchiveContext, ref: str) -> dict[str, Any]:
     snapshot = archive.snapshot(ref)
     config = archive.dataset(snapshot.dataset)
     record = snapshot.record
-    retrieved = record.get("retrieved_at") or ""
+    retrieved = retrieved_at(record) or ""
     return {
         "dataset": snapshot.dataset,
         "title": config.title or snapshot.dataset,
         "agency": config.agency or None,
         "published": snapshot.published,
-        "published_day": published_day(snapshot.published).isoformat(),
+        "published_day": published_day(snapshot.published,
+                                       record.get("published_zone")).isoformat(),
         "channel": snapshot.channel,
         "period": record.get("period"),
         "source_url": record.get("source_url") or config.source_url or None,
         "retrieved": retrieved[:10] or None,
         "retrieved_at": retrieved or None,
+        "committed_at": record.get("committed_at"),
         "snapshot": snapshot.id,
         "short_id": snapshot.short_id,
         "original_name": record["original"]["name"],
@@ -47,6 +50,23 @@ def citation_data(archive: ArchiveContext, ref: str) -> dict[str, Any]:
                    for name, meta in record["tables"].items()},
         "archive": archive_location(archive),
     }
+
+
+def retrieved_at(record: dict[str, Any]) -> str | None:
+    """When the archivist got the file, if the record knows it. Records before version 2
+    wrote the moment of committing there when nothing was given; such a value (seconds
+    from `committed_at`, no fetch evidence) is not a retrieval and is not shown as one."""
+    value = record.get("retrieved_at")
+    if not value or record.get("version", 1) >= 2 or record.get("fetch"):
+        return value or None
+    try:
+        committed = instants.stored(record.get("committed_at") or "")
+        got = instants.stored(value)
+    except (ValueError, AtdError):
+        return value
+    if committed.utc and got.utc and abs((committed.utc - got.utc).total_seconds()) < 300:
+        return None
+    return value
 
 
 def cite(archive: ArchiveContext, ref: str, format: str = "text") -> str:
@@ -75,8 +95,10 @@ def format_text(data: dict[str, Any]) -> str:
     retrieved = f" Retrieved {data['retrieved']}." if data["retrieved"] else ""
     first = (f"{author}. ({year}). {data['title']} [Data set, {_release(data)}]."
              f"{source}{retrieved}")
-    second = (f"Archived as {data['dataset']}@{data['snapshot']} in {data['archive']}; "
-              f"original file {data['original_name']} sha256 {data['original_sha256']}.")
+    archived = f" on {data['committed_at'][:10]}" if data.get("committed_at") else ""
+    second = (f"Archived{archived} as {data['dataset']}@{data['snapshot']} in "
+              f"{data['archive']}; original file {data['original_name']} sha256 "
+              f"{data['original_sha256']}.")
     return f"{first}\n{second}"
 
 

@@ -12,7 +12,6 @@ bound leaves nothing behind (no staging, snapshot, ledger line or git commit).
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import os
 import shutil
@@ -20,25 +19,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atdarchive import instants
 from atdarchive.context import ArchiveContext
 from atdarchive.dataset import DatasetConfig
 from atdarchive.dates import resolve_published
 from atdarchive.errors import AtdError, IngestError, LandedButInterrupted
 from atdarchive.history import History
+from atdarchive.instants import When
 from atdarchive.snapshot import Snapshot
 from atdarchive.util import (
     canonical_json,
     check_name,
     fsync_dir,
-    parse_published,
-    published_day,
-    published_sort_key,
     sha256_bytes,
     sha256_file,
     utc_now,
 )
 
-RECORD_VERSION = 1
+#: 2: `published` is a day or a UTC instant (`…Z`) with `published_zone`; `retrieved_at`
+#: only when known (given, or fetch evidence), never the moment of committing.
+RECORD_VERSION = 2
 CAPTURE_FILE = "evidence/capture.warc.gz"  # the WARC of the fetch, when watch fetched it
 
 
@@ -52,6 +52,7 @@ class CommitResult:
     identical_to: list[dict[str, str]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     findings: list[Any] = field(default_factory=list)  # audit.Finding of this release
+    when: When | None = None  # how the publication time was read (zone, naive or not)
 
 
 def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
@@ -78,14 +79,17 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
     bounds = dataset_bounds(ctx.root, dataset, config.limits)
     check_name("channel", channel)
     path = Path(file)
-    retrieved = parse_published(retrieved_at, "--retrieved-at") if retrieved_at else utc_now()
+    zone = config.timezone
+    # unknown unless given or in fetch evidence: never the moment of committing
+    retrieved = instants.parse(retrieved_at, zone, "--retrieved-at").text if retrieved_at \
+        else None
     if path.is_dir():
         raise IngestError(f"{path}: is a directory; commit takes one publication file")
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise IngestError(f"{path.name}: file is empty")
-    given = resolve_published(published, path.name) if published else None
+    given = resolve_published(published, path.name, zone=zone) if published else None
     original_sha = sha256_file(path)
     archivist = archivist or ctx.default_archivist()
 
@@ -104,18 +108,18 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
             parse_error = str(exc)
             publication = Publication(format="unparsed", tables=[], reader="none")
         # the file's own problems first, then a missing date
-        published, derived_from = given or resolve_published(None, path.name, evidence)
+        when, derived_from = given or resolve_published(None, path.name, evidence, zone)
         published_source = published_source or derived_from  # watch says which policy
         if given is None:
-            _refuse_duplicate(history, path, original_sha, channel, published)
+            _refuse_duplicate(history, path, original_sha, channel, when)
         staged = ctx.store.new_staging_dir(dataset)
         try:
             record = _unless_no_space(path, lambda: stage(staged, config, path, original_sha,
                                                           publication, capture))
-            parent_entry = None if parse_error else parent_for(history, channel, published)
+            parent_entry = None if parse_error else parent_for(history, channel, when)
             record.update({
-                "dataset": dataset, "channel": channel, "published": published,
-                "published_source": published_source,
+                "dataset": dataset, "channel": channel, "published": when.text,
+                "published_zone": when.zone, "published_source": published_source,
                 "period": period, "retrieved_at": retrieved,
                 "source_url": source_url or config.source_url or None,
                 "archivist": archivist, "message": message, "committed_at": utc_now(),
@@ -160,7 +164,7 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
                 "indexes) completes on the next write or 'atdarchive verify --repair'") from None
     parent = ctx.snapshot_of(parent_entry.record) if parent_entry else None
     return CommitResult(snapshot, parent, record["summary"],
-                        record.get("identical_to", []), list(ctx.notices), flags)
+                        record.get("identical_to", []), list(ctx.notices), flags, when)
 
 
 def key_warnings(config: DatasetConfig, record: dict[str, Any], file: str) -> list[str]:
@@ -294,32 +298,20 @@ def publish(ctx: ArchiveContext, staged: Path, record: dict[str, Any]) -> None:
 
 
 def _refuse_duplicate(history: History, path: Path, sha256: str, channel: str,
-                      published: str) -> None:
-    """Same bytes, channel and instant is the same release, not a new one (a retracted
-    entry is no longer a release: it may be redone)."""
+                      when: When) -> None:
+    """Same bytes, channel and instant — however either was written — is the same release,
+    not a new one (a retracted entry is no longer a release: it may be redone)."""
     for entry in history.find_identical(sha256):
-        if (entry.channel == channel and same_instant(entry.published, published)
+        if (entry.channel == channel and instants.same_instant(entry.when, when)
                 and history.retracted(entry.id) is None):
             raise AtdError(f"{path.name}: already archived as {history.dataset}@{entry.short} "
                            f"(same bytes, published {entry.published}, channel {channel})")
 
 
-def same_instant(a: str, b: str) -> bool:
-    """Two publication times name the same instant: equal as instants (not as strings:
-    `2025-09-12T18:21:41+00:00` and `…Z`), or the same day when either is a bare date."""
-    if len(a) == 10 or len(b) == 10:
-        return published_day(a) == published_day(b)
-    try:
-        return dt.datetime.fromisoformat(a.replace("Z", "+00:00")) == dt.datetime.fromisoformat(
-            b.replace("Z", "+00:00"))
-    except ValueError:
-        return a == b
-
-
-def parent_for(history: History, channel: str, published: str) -> Any:
+def parent_for(history: History, channel: str, when: When) -> Any:
     """The release a new one follows: the last in its channel published no later than it."""
-    key = published_sort_key(published)
-    before = [e for e in history.channel(channel) if published_sort_key(e.published) <= key]
+    key = when.sort_key()
+    before = [e for e in history.channel(channel) if e.when.sort_key() <= key]
     return before[-1] if before else None
 
 

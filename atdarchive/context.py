@@ -139,7 +139,7 @@ class ArchiveContext:
         slot = dataset if not include_retracted else f"{dataset}\0retracted"
         cached = self._histories.get(slot)
         if cached is None or cached[0] != stamp:
-            self.dataset(dataset)
+            zone = self.dataset(dataset).timezone
             events, problems = self.ledger(dataset).trusted(dataset)
             if problems and not include_retracted:
                 first = problems[0]
@@ -147,7 +147,7 @@ class ArchiveContext:
                     f"{dataset}: skipped {len(problems)} ledger line(s) that cannot be trusted "
                     f"(line {first.line}: {first.problem}); run 'atdarchive verify {dataset}'")
             previous = cached[1] if cached is not None else None
-            self._histories[slot] = (stamp, History(dataset, events, previous,
+            self._histories[slot] = (stamp, History(dataset, events, previous, zone=zone,
                                                     include_retracted=include_retracted))
         return self._histories[slot][1]
 

@@ -32,6 +32,7 @@ class DatasetConfig:
     hierarchy: dict[str, dict[str, Any]] = field(default_factory=dict)
     audit: dict[str, Any] = field(default_factory=dict)
     sources: list[Source] = field(default_factory=list)  # watched pages and URLs
+    timezone: str = "UTC"  # where naive times (flags, file names, refs) are read
     limits: dict[str, float] = field(default_factory=dict)  # ingest bounds, "ingest." dropped
 
     @classmethod
@@ -55,6 +56,7 @@ class DatasetConfig:
             hierarchy={k: dict(v) for k, v in data.get("hierarchy", {}).items()},
             audit=dict(data.get("audit", {})),
             sources=parse_sources(data.get("sources", [])),
+            timezone=data.get("timezone", "UTC"),
             limits=dict(data.get("limits", {})),
         )
 
@@ -64,6 +66,7 @@ class DatasetConfig:
     def to_toml(self) -> str:
         data: dict[str, Any] = {"name": self.name, "title": self.title, "agency": self.agency,
                                 "source_url": self.source_url, "description": self.description,
+                                "timezone": self.timezone,
                                 "keys": dict(sorted(self.keys.items()))}
         if self.extract:
             data["extract"] = self.extract
@@ -83,7 +86,7 @@ class DatasetConfig:
             "name": self.name, "title": self.title, "agency": self.agency,
             "source_url": self.source_url, "description": self.description,
             "keys": self.keys, "hierarchy": self.hierarchy, "audit": self.audit,
-            "limits": self.limits,
+            "limits": self.limits, "timezone": self.timezone,
         }
 
 
@@ -104,8 +107,8 @@ def schema_problem(data: dict[str, Any]) -> str | None:
     """
     from atdarchive.limits.ingest import limits_problem
 
-    allowed = {"name", *TEXT_FIELDS, "keys", "extract", "hierarchy", "audit", "sources",
-               "limits"}
+    allowed = {"name", *TEXT_FIELDS, "timezone", "keys", "extract", "hierarchy", "audit",
+               "sources", "limits"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         return f"unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
@@ -118,6 +121,13 @@ def schema_problem(data: dict[str, Any]) -> str | None:
     for field_name in TEXT_FIELDS:
         if not isinstance(data.get(field_name, ""), str):
             return f"{field_name} must be a string"
+    if "timezone" in data:
+        from atdarchive.instants import check_zone
+
+        try:
+            check_zone(data["timezone"] if isinstance(data["timezone"], str) else "?")
+        except AtdError as exc:
+            return f"timezone: {exc}"
     keys = data.get("keys", {})
     if not isinstance(keys, dict):
         return "[keys] must be a table mapping table names to lists of column names"
@@ -234,5 +244,9 @@ def parse_key_option(values: list[str]) -> dict[str, list[str]]:
 
 
 def new_config(name: str, **fields: Any) -> DatasetConfig:
+    if fields.get("timezone"):
+        from atdarchive.instants import check_zone
+
+        check_zone(fields["timezone"])
     return DatasetConfig(name=check_name("dataset", name), **fields)
 

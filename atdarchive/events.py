@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from atdarchive.errors import AtdError
+from atdarchive.instants import STORED_RE, check_zone, stored
 from atdarchive.paths import is_hex_id, is_safe_relpath
-from atdarchive.util import check_name, parse_published
+from atdarchive.util import check_name
 
 KNOWN_TYPES = ("snapshot", "tag", "check", "remote_copy", "retract", "annotate", "watch")
 #: What a `watch` event says happened at a source (README "Watch").
@@ -53,12 +54,15 @@ def record_problem(record: object, dataset: str) -> str | None:
         return f"record names dataset {str(record.get('dataset'))[:80]!r}, not {dataset!r}"
     if not _name_ok("channel", record.get("channel")):
         return f"channel {str(record.get('channel'))[:80]!r} is not a valid name"
-    published = record.get("published")
+    published, zone = record.get("published"), record.get("published_zone")
+    if not isinstance(published, str) or not STORED_RE.match(published):
+        return f"published {str(published)[:40]!r} is not a normalised ISO date or date-time"
     try:
-        if not isinstance(published, str) or parse_published(published) != published:
-            return f"published {str(published)[:40]!r} is not a normalised ISO date or date-time"
-    except AtdError:
-        return f"published {str(published)[:40]!r} is not a date"
+        if zone is not None:
+            check_zone(zone if isinstance(zone, str) and len(zone) <= 64 else "?")
+        stored(published, zone)
+    except (AtdError, ValueError):
+        return f"published {str(published)[:40]!r} (zone {str(zone)[:40]!r}) is not a time"
     if record.get("parent") is not None and not is_hex_id(record.get("parent")):
         return "parent is not a snapshot id"
     files = record.get("files")

@@ -7,13 +7,13 @@ mean by "the release before": a backfilled old release slots in by its
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from atdarchive import instants
 from atdarchive.errors import AtdError, RefError
-from atdarchive.util import parse_published, published_day, published_sort_key
+from atdarchive.instants import When
 
 DEFAULT_CHANNEL = "public"
 SHORT_ID = 10
@@ -60,20 +60,31 @@ class Entry(RecordFields):
     def short(self) -> str:
         return self.short_id
 
+    @property
+    def when(self) -> When:
+        """The publication time as read: a day, or a UTC instant with its zone."""
+        when = self.__dict__.get("_when")  # computed once: sorting asks often
+        if when is None:
+            when = instants.stored(self.published, self.record.get("published_zone"))
+            self.__dict__["_when"] = when
+        return when
+
+    @property
+    def evidence_only(self) -> bool:
+        """A publication no reader could parse: kept, dated and listed, but no tables."""
+        return "parse_error" in self.record
+
     def order_key(self) -> tuple[Any, ...]:
-        """Publication order (dates before date-times of their day, UTC), then ledger order."""
-        key = self.__dict__.get("_order_key")  # computed once: sorting calls it O(n log n)
-        if key is None:
-            key = (*published_sort_key(self.published), self.seq)
-            self.__dict__["_order_key"] = key
-        return key
+        """Publication order (days before the instants of their day), then ledger order."""
+        return (*self.when.sort_key(), self.seq)
 
 
 class History:
     """Snapshots, tags and checks of one dataset, with both orders."""
 
     def __init__(self, dataset: str, events: list[dict[str, Any]],
-                 previous: History | None = None, *, include_retracted: bool = False) -> None:
+                 previous: History | None = None, *, include_retracted: bool = False,
+                 zone: str = instants.UTC) -> None:
         """`previous`: the history of an earlier read of the same ledger, whose entries
         are reused for the same event objects (a re-read after an append costs the new
         lines, not a rebuild of every entry).
@@ -81,9 +92,12 @@ class History:
         Retracted snapshots stay in `entries` and `by_id` (an id still resolves, a pin
         still loads) but leave the publication order — `latest`, dates, parents, diff,
         blame and audit — unless `include_retracted`. Evidence-only snapshots (files no
-        reader could parse) are never in it.
+        reader could parse) were published: refs (`latest`, dates) reach them, but they
+        are never a data release (parents, blame, audit). ZONE: the dataset's, where a
+        ref's naive date or time is read.
         """
         self.dataset = dataset
+        self.zone = zone
         self.include_retracted = include_retracted
         self.entries: list[Entry] = []
         self.tags: dict[str, str] = {}
@@ -127,6 +141,11 @@ class History:
             series = self._channels.setdefault(entry.channel, [])
             self._position[entry.id] = len(series)
             series.append(entry)
+        # every publication refs reach: the data releases and the evidence-only ones
+        self._published: dict[str, list[Entry]] = {}
+        for entry in sorted((e for e in self.entries if include_retracted
+                             or e.id not in self.retractions), key=Entry.order_key):
+            self._published.setdefault(entry.channel, []).append(entry)
 
     # -- orders ------------------------------------------------------------
     def channels(self) -> list[str]:
@@ -180,25 +199,25 @@ class History:
     # -- refs --------------------------------------------------------------
     def resolve(self, ref: str) -> Entry:
         """An id prefix, `latest`, `latest~N`, a tag, a date or date-time (the release in
-        force then), optionally `channel:`."""
+        force then), optionally `channel:`. `latest` and dates reach evidence-only
+        publications too: they were published."""
         if not self.entries:
             raise RefError(f"{self.dataset}: no snapshots yet")
         channel, sep, rest = ref.partition(":")
         if not sep or DATETIME_RE.match(ref):  # a date-time's own colons are no channel
             channel, rest = "", ref
-        elif channel not in self._channels:
+        elif channel not in self._published:
             raise RefError(
                 f"{self.dataset}@{ref}: no channel {channel!r} "
-                f"(channels: {', '.join(self.channels())})"
+                f"(channels: {', '.join(sorted(self._published))})"
             )
-        series = self.channel(channel or self._default_channel())
+        name = channel or self._default_channel()
+        series = self._published.get(name, [])
         if match := LATEST_RE.match(rest):
             back = int(match.group(1) or 0)
             if back >= len(series):
-                raise RefError(
-                    f"{self.dataset}@{ref}: only {len(series)} snapshot(s) in channel "
-                    f"{series[0].channel if series else channel!r}"
-                )
+                held = f"only {len(series)} release(s)" if series else "no releases"
+                raise RefError(f"{self.dataset}@{ref}: {held} in channel {name!r}")
             return series[-1 - back]
         if DATE_RE.match(rest) or DATETIME_RE.match(rest):
             return self._in_force(rest, series, ref)
@@ -221,24 +240,22 @@ class History:
         )
 
     def _default_channel(self) -> str:
-        if DEFAULT_CHANNEL in self._channels or not self._channels:
+        if DEFAULT_CHANNEL in self._published or not self._published:
             return DEFAULT_CHANNEL
-        return self.channels()[0]
+        return sorted(self._published)[0]
 
     def _in_force(self, when: str, series: list[Entry], ref: str) -> Entry:
         """The release in force at `when`: the last one published on or before it (a day
         means its end; a release dated by day alone counts from the start of its day)."""
         try:
-            instant = parse_published(when, f"{self.dataset}@{ref}")
-        except AtdError:
-            raise RefError(f"{self.dataset}@{ref}: {when!r} is not a valid date or "
-                           "date-time") from None
-        if len(instant) == 10:
-            day = dt.date.fromisoformat(instant)
-            before = [e for e in series if published_day(e.published) <= day]
+            at = instants.parse(when, self.zone, f"{self.dataset}@{ref}")
+        except AtdError as exc:
+            raise RefError(exc.message) from None
+        if at.is_day:  # the end of that day in the dataset's zone
+            end = instants.through_day_key(at.day, self.zone)
+            before = [e for e in series if e.when.sort_key() < end]
         else:
-            key = published_sort_key(instant)
-            before = [e for e in series if published_sort_key(e.published) <= key]
+            before = [e for e in series if e.when.sort_key() <= at.sort_key()]
         if not before:
             first = series[0] if series else None
             raise RefError(

@@ -26,6 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from atdarchive.errors import AtdError
 
 UTC = "UTC"
+#: What a record's `published` may hold: a day, an instant in UTC (`Z`), or — written
+#: before zones — a naive or offset date-time.
+STORED_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})?)?$")
 _YEAR = r"(?:19|20)\d{2}"
 _ISO_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _COMPACT8 = re.compile(r"^\d{8}$")
@@ -75,9 +78,27 @@ class When:
         how = " (naive: read in the dataset's zone)" if self.read_in_zone else ""
         return f"{shown} {self.zone}{how} = {self.text}"
 
-    def sort_key(self) -> tuple[str, str]:
-        """Days before the instants of their day; instants in UTC within their local day."""
-        return (self.day.isoformat(), "" if self.utc is None else self.text)
+    def sort_key(self) -> tuple[str, int]:
+        """One order across zones: an instant by its UTC time; a day at the start of that
+        day where it was given, before the instants of that moment."""
+        if self.utc is None:
+            return (_utc_text(day_start(self.day, self.zone)), 0)
+        return (self.text, 1)
+
+
+def _utc_text(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day_start(day: dt.date, zone: str) -> dt.datetime:
+    """Midnight at the start of DAY in ZONE, as an aware instant."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=zone_info(zone))
+
+
+def through_day_key(day: dt.date, zone: str) -> tuple[str, int]:
+    """The sort key just after DAY ends in ZONE: what was published on or before it sorts
+    below it."""
+    return (_utc_text(day_start(day + dt.timedelta(days=1), zone)), 0)
 
 
 @functools.cache

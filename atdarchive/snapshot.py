@@ -45,7 +45,17 @@ class Snapshot(RecordFields):
         """Name -> table, each read (and hash-checked) on first access."""
         return _LazyTables(self)
 
+    def require_tables(self, what: str = "read") -> Snapshot:
+        """Refuse, in one line, to treat an evidence-only publication as data."""
+        problem = self.record.get("parse_error")
+        if problem is not None:
+            raise AtdError(f"{self.ref} (published {self.published}) is evidence only: no "
+                           f"reader could parse it ({str(problem)[:160]}); it has no tables "
+                           f"to {what}; name a data release (e.g. {self.dataset}@latest~1)")
+        return self
+
     def table_meta(self, name: str) -> dict[str, Any]:
+        self.require_tables()
         try:
             return self.record["tables"][name]
         except KeyError:
@@ -94,6 +104,7 @@ class Snapshot(RecordFields):
         return detect(read_table(self.table_path(name)))
 
     def default_table(self, name: str | None) -> str:
+        self.require_tables()
         if name is not None:
             self.table_meta(name)
             return name

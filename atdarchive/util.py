@@ -56,33 +56,11 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
-def parse_published(text: str, option: str = "--published") -> str:
-    """An ISO date or date-time, normalised; several releases may share a day."""
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            return dt.date.fromisoformat(text).isoformat()
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise AtdError(
-            f"{option}: cannot parse {text!r} as a date (YYYY-MM-DD) or date-time "
-            "(YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
-        ) from None
-    return value.isoformat(timespec="seconds")
+def published_day(published: str, zone: str | None = None) -> dt.date:
+    """The calendar day of a stored publication time (in ZONE, its record's)."""
+    from atdarchive.instants import stored
 
-
-def published_sort_key(published: str) -> tuple[str, str]:
-    """Dates sort before date-times of the same day; aware times compare in UTC."""
-    if len(published) == 10:
-        return (published, "")
-    value = dt.datetime.fromisoformat(published)
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return (value.date().isoformat(), value.time().isoformat())
-
-
-def published_day(published: str) -> dt.date:
-    return dt.date.fromisoformat(published_sort_key(published)[0])
+    return stored(published, zone).day
 
 
 def utc_now() -> str:

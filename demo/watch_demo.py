@@ -59,6 +59,13 @@ def main() -> None:
         print("\n-- the file is withdrawn: its URL answers 404")
         del site.routes[f"/doclib/detention/{names[-1]}"]
         run("-C", root, "watch", "--delay", "0", "--exit-code")
+
+        print("\n-- a hostile page: a new link redirects to the cloud metadata address "
+              "(server-side request forgery); the hop is refused before any connection")
+        bad = "FY25_detentionStats09302025.xlsx"
+        site.page("/detain/detention-management", [(f"/doclib/detention/{bad}", "FY 2025")])
+        site.file(f"/doclib/detention/{bad}", b"", redirect="http://169.254.169.254/latest/")
+        run("-C", root, "watch", "--delay", "0", check=False)
     run("-C", root, "log", DS, "--oneline")
     run("-C", root, "log", DS, "-n", "1")
     run("-C", root, "audit", DS, "--since", "2025-09-01")

@@ -28,8 +28,8 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "a directory": (["ds", str(tmp_path)], f"{tmp_path}: is a directory"),
         "empty file": (["ds", str(empty)], "empty.csv: file is empty"),
         "unknown dataset": (["nosuch", str(good)], "unknown dataset 'nosuch'"),
-        "unparseable date": (["ds", str(good), "--published", "31/01/2024"],
-                             "--published: cannot parse '31/01/2024'"),
+        "unparseable date": (["ds", str(good), "--published", "01/02/2024"],
+                             "--published: '01/02/2024' is ambiguous"),
         "non-UTF-8 CSV": (["ds", str(latin)], "latin1.csv: not valid UTF-8"),
     }
 

@@ -106,7 +106,7 @@ def test_every_ref_form(archive: Archive, tmp_path: Path) -> None:
     assert resolve("ds@public:latest~1") == ids[1]
     with pytest.raises(RefError, match="nothing was published by 2023-12-31"):
         resolve("ds@2023-12-31")
-    with pytest.raises(RefError, match="only 3 snapshot"):
+    with pytest.raises(RefError, match="only 3 release"):
         resolve("ds@latest~3")
     with pytest.raises(RefError, match="unknown ref; recent snapshots: .*tags: paper-2024"):
         resolve("ds@nosuchtag")

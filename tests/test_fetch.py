@@ -61,7 +61,7 @@ def test_fetch_commits_new_bytes_and_records_rechecks(archive: Archive, server, 
     first = fetch(archive, "ds", f"{base}/old-location.csv")
     assert first.commit is not None
     record = first.commit.snapshot.record
-    assert record["published"] == "2025-07-01T12:00:00+00:00"  # from Last-Modified
+    assert record["published"] == "2025-07-01T12:00:00Z"  # from Last-Modified (UTC)
     assert record["published_source"] == "last_modified"
     assert record["source_url"] == f"{base}/stats.csv"  # the final URL after the redirect
     ev = record["fetch"]

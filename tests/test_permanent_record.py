@@ -56,8 +56,9 @@ def test_published_is_required_unless_derived(archive: Archive, tmp_path: Path, 
     assert record["published_source"] == "given"
     assert claimed_dates(record)["file_name"] == "2020-01-02"  # still checked by the audit
 
-    assert resolve_published(None, "x.csv", {"last_modified": "Tue, 01 Jul 2025 12:00:00 GMT"}
-                             ) == ("2025-07-01T12:00:00+00:00", "last_modified")
+    when, source = resolve_published(
+        None, "x.csv", {"last_modified": "Tue, 01 Jul 2025 12:00:00 GMT"})
+    assert (when.text, source) == ("2025-07-01T12:00:00Z", "last_modified")
 
 
 def test_a_retracted_duplicate_may_be_archived_again(archive: Archive, tmp_path: Path,
@@ -163,13 +164,23 @@ def test_keep_unparsed_archives_evidence_only(archive: Archive, tmp_path: Path, 
     assert result.code == 0 and "evidence only" in result.out
     kept = json.loads(cli("-C", root, "log", "--json").out)[0]
     assert kept["tables"] == {} and "merge-conflict" in kept["parse_error"]
-    assert archive.snapshot("ds@latest").id == good.id  # not a data release
+    # it was published: refs reach it; commands that need tables say it has none
+    assert archive.snapshot("ds@latest").id == archive.snapshot("ds").id == kept["id"]
+    assert archive.snapshot("ds@latest~1").id == good.id
+    assert archive.snapshot("ds@2025-02-01").id == kept["id"]
+    for args in (("diff", "ds"), ("blame", "ds"), ("export", "ds@latest", "-o",
+                                                  tmp_path / "t.csv")):
+        one_error(cli("-C", root, *args), f"ds@{kept['id'][:10]}", "evidence only")
+    later = archive.commit("ds", write_csv(tmp_path / "ok2.csv", [{"k": 1, "v": 3}]),
+                           published="2025-03-01")
+    assert later.parent is not None and later.parent.id == good.id  # a data release's parent
     out = tmp_path / "served.csv"
     assert cli("-C", root, "export", f"ds@{kept['id'][:10]}", "--original", "-o", out).code == 0
     assert out.read_bytes() == broken.read_bytes()
     audit = json.loads(cli("-C", root, "audit", "ds", "--json").out)
     assert [f["snapshot"] for f in audit["findings"] if f["kind"] == "unparsed_release"] == [
         kept["id"]]
+    assert "evidence only" in cli("-C", root, "tables", f"ds@{kept['id'][:10]}").out
     assert cli("-C", root, "verify", "ds").code == 0
 
 

@@ -46,13 +46,16 @@ def dataset_add(
     source_url: str = typer.Option("", "--source-url", help="Where releases are published."),
     description: str = typer.Option("", help="What the dataset is."),
     key: list[str] = typer.Option([], "--key", help="Key columns: TABLE=COL,COL (repeat)."),
+    timezone: str = typer.Option("UTC", "--timezone", help="The agency's time zone (IANA, "
+                                 "e.g. America/New_York): naive times are read in it."),
 ) -> None:
     """Create datasets/NAME/dataset.toml."""
     from atdarchive.dataset import parse_key_option
 
     archive = open_archive(ctx)
     config = archive.add_dataset(name, title=title, agency=agency, source_url=source_url,
-                                 description=description, keys=parse_key_option(key))
+                                 description=description, keys=parse_key_option(key),
+                                 timezone=timezone)
     flush_notices(archive)
     print(f"dataset {config.name} created (datasets/{config.name}/dataset.toml)")
 
@@ -64,7 +67,12 @@ def dataset_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     rows = []
     for name in archive.dataset_names():
         history = archive.history(name)
-        latest = history.publication_order()[-1] if history.entries else None
+        from atdarchive.errors import RefError
+
+        try:  # the newest publication, an evidence-only one included
+            latest = history.resolve("latest") if history.entries else None
+        except RefError:
+            latest = None
         rows.append({**archive.dataset(name).to_json(), "snapshots": len(history.entries),
                      "channels": history.channels(),
                      "latest": latest.published if latest else None})
@@ -75,7 +83,8 @@ def dataset_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         note("no datasets yet; add one with 'atdarchive dataset add NAME'")
     for row in rows:
         latest = f", latest {row['latest']}" if row["latest"] else ""
-        print(f"{row['name']}  {row['snapshots']} snapshot(s){latest}  {row['title']}")
+        print(f"{row['name']}  {row['snapshots']} snapshot(s){latest}  {row['timezone']}  "
+              f"{row['title']}")
 
 
 PUBLISHED_FROM = {"file_name": "from the file name (give --published to override)",
@@ -127,8 +136,10 @@ def commit(
         return
     print(f"{snap.short_id}  {snap.dataset} published {snap.published} ({snap.channel})")
     source = snap.record.get("published_source")
-    if source in PUBLISHED_FROM:
-        print(f"  date: {PUBLISHED_FROM[source]}")
+    read = result.when.describe() if result.when and not result.when.is_day else ""
+    if source in PUBLISHED_FROM or result.when and result.when.read_in_zone:
+        how = PUBLISHED_FROM.get(source, "as given")
+        print(f"  date: {how}" + (f"; read as {read}" if read else ""))
     if snap.record.get("parse_error"):
         print(f"  evidence only (no tables): {snap.record['parse_error']}")
         return
@@ -244,6 +255,8 @@ def tables(ctx: typer.Context, ref: str = typer.Argument(..., help="DATASET@REF"
                    "stated_dates": snap.record.get("stated_dates", [])})
         return
     print(f"{snap.ref} published {snap.published}: {len(snap.table_names)} table(s)")
+    if snap.record.get("parse_error"):
+        print(f"  evidence only: no reader could parse it ({snap.record['parse_error']})")
     for name, meta in snap.record["tables"].items():
         print(records.table_block(name, meta, semantics=semantics[name]))
 

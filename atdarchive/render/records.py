@@ -59,9 +59,9 @@ def crowded_days(published: list[str]) -> set[str]:
 
 
 def when(published: str, crowded: set[str]) -> str:
-    """A release's date, with its time (UTC as recorded) when its day is crowded."""
+    """A release's date, with its time (UTC as recorded, `Z`) when its day is crowded."""
     if published[:10] in crowded and len(published) > 10:
-        return published[:16].replace("T", " ")
+        return published[:16].replace("T", " ") + ("Z" if published.endswith("Z") else "")
     return published[:10]
 
 
@@ -89,7 +89,9 @@ def log_entry(row: dict[str, Any], terminal: bool = False) -> str:
         ("period", rec.get("period")),
         ("source", rec.get("source_url")),
         ("file", f"{rec['original']['name']} ({_fmt_size(rec['original']['size'])})"),
-        ("archivist", f"{rec.get('archivist', '')}, retrieved {rec.get('retrieved_at', '')}"),
+        ("archivist", f"{rec.get('archivist', '')}, retrieved "
+                      f"{rec.get('retrieved_at') or 'unknown'}, committed "
+                      f"{rec.get('committed_at', '')}"),
         ("tables", f"{len(rec['tables'])}, "
                    f"{sum(t['rows'] for t in rec['tables'].values()):,} rows"),
         ("parent", row["parent"][:10] if row["parent"] else "none"),
