@@ -137,6 +137,9 @@ class Archive(ArchiveContext):
                     "tags": sorted(t for t, i in history.tags.items() if i == entry.id),
                     "checks": checks.get(entry.id, []),
                     "retracted": history.retracted(entry.id),
+                    # a retracted twin is no publication: no "republication" flag for it
+                    "retracted_twins": [i["id"] for i in entry.record.get("identical_to", [])
+                                        if history.retracted(i["id"])],
                     "annotations": history.annotations.get(entry.id, []),
                     "events": history.events_about(entry.id),
                 }))
@@ -193,7 +196,8 @@ class Archive(ArchiveContext):
         """Ingest FILE as a new immutable snapshot of DATASET (one ledger line, one git commit).
 
         `options`: published, period, source_url, retrieved_at, channel, archivist,
-        message, format, delimiter, encoding, evidence (see `atdarchive.commit.commit`).
+        message, format, delimiter, encoding, evidence, zone (the zone naive times of
+        this commit are read in; default the dataset's) — see `atdarchive.commit.commit`.
         """
         from atdarchive.commit import commit
 

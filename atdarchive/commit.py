@@ -63,7 +63,7 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
            encoding: str | None = None, evidence: dict[str, Any] | None = None,
            json_path: str | None = None, keep_unparsed: bool = False,
            capture: Path | None = None, published_source: str | None = None,
-           ) -> CommitResult:
+           zone: str | None = None) -> CommitResult:
     """Ingest FILE as a new immutable snapshot of DATASET (one ledger line, one git commit).
 
     `keep_unparsed`: a file no reader can parse is still what the agency served; it
@@ -79,7 +79,7 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
     bounds = dataset_bounds(ctx.root, dataset, config.limits)
     check_name("channel", channel)
     path = Path(file)
-    zone = config.timezone
+    zone = instants.check_zone(zone) if zone else config.timezone  # for naive times
     # unknown unless given or in fetch evidence: never the moment of committing
     retrieved = instants.parse(retrieved_at, zone, "--retrieved-at").text if retrieved_at \
         else None
@@ -87,8 +87,9 @@ def commit(ctx: ArchiveContext, dataset: str, file: str | os.PathLike[str], *,
         raise IngestError(f"{path}: is a directory; commit takes one publication file")
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise IngestError(f"{path.name}: file is empty")
+    if path.stat().st_size == 0 and not keep_unparsed:
+        raise IngestError(f"{path.name}: file is empty (what was served is kept as evidence "
+                          "with --keep-unparsed)")
     given = resolve_published(published, path.name, zone=zone) if published else None
     original_sha = sha256_file(path)
     archivist = archivist or ctx.default_archivist()

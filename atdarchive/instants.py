@@ -135,9 +135,12 @@ def _eight_digits(text: str) -> list[tuple[dt.date, str]]:
     if re.fullmatch(_YEAR + r"\d{4}", text) and (day := _day(
             int(text[:4]), int(text[4:6]), int(text[6:]))):
         out.append((day, "year-month-day"))
-    if re.fullmatch(r"\d{4}" + _YEAR, text) and (day := _day(
-            int(text[4:]), int(text[:2]), int(text[2:4]))):
-        out.append((day, "US month-day-year"))
+    if re.fullmatch(r"\d{4}" + _YEAR, text):
+        for day, how in ((_day(int(text[4:]), int(text[:2]), int(text[2:4])),
+                          "US month-day-year"),
+                         (_day(int(text[4:]), int(text[2:4]), int(text[:2])), "day-month-year")):
+            if day is not None and day not in {d for d, _ in out}:
+                out.append((day, how))
     return out
 
 
@@ -187,8 +190,11 @@ def _instant(day: dt.date, hour: str, minute: str, second: str | None, tz: str |
         given, read_in_zone = zone, True
         aware = naive.replace(tzinfo=zone_info(zone))
         if aware.astimezone(dt.UTC).astimezone(zone_info(zone)).replace(tzinfo=None) != naive:
-            raise AtdError(f"{what}: {text!r} does not exist in {zone} (a clock change); "
-                           "give the offset, e.g. 2025-03-09T02:30-05:00")
+            before = (naive - dt.timedelta(hours=3)).replace(tzinfo=zone_info(zone))
+            offset = before.strftime("%z")
+            raise AtdError(f"{what}: {text!r} does not exist in {zone} (the clocks jumped); "
+                           f"give the offset, e.g. {naive.isoformat(timespec='minutes')}"
+                           f"{offset[:3]}:{offset[3:]}")
     utc = aware.astimezone(dt.UTC)
     local_day = utc.astimezone(zone_info(given)).date()
     return When(local_day, utc, given, read_in_zone)

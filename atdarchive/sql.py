@@ -33,7 +33,8 @@ import pyarrow as pa
 
 from atdarchive.context import ArchiveContext
 from atdarchive.errors import AtdError
-from atdarchive.limits.sql import SqlBounds, SqlLimitExceeded, shown
+from atdarchive.limits import human
+from atdarchive.limits.sql import SqlBounds, SqlLimitExceeded
 
 SCHEMAS = ("history", "vintages", "blame", "diffs")
 RELEASES = pa.schema([
@@ -328,7 +329,7 @@ def _run(con: Any, query: str, bounds: SqlBounds, catalog: Catalog) -> pa.Table:
             size += batch.nbytes
             if size > bounds.memory_bytes:
                 raise SqlLimitExceeded("sql.memory_bytes", bounds,
-                                       f"the query's result (over {shown(size, 'bytes')})")
+                                       f"the query's result (over {human(size, 'bytes')})")
             batches.append(batch)
         return pa.Table.from_batches(batches, schema=stream.schema)
     except duckdb.CatalogException as exc:

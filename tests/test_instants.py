@@ -43,6 +43,7 @@ def test_naive_input_says_which_zone_read_it() -> None:
 
 @pytest.mark.parametrize("text, readings", [
     ("01/02/2025", ("2025-01-02", "2025-02-01")),
+    ("09112025", ("2025-09-11", "2025-11-09")),
     ("03.04.2024", ("2024-03-04", "2024-04-03")),
 ])
 def test_ambiguous_days_are_refused_naming_both_readings(text: str, readings) -> None:
@@ -62,8 +63,11 @@ def test_impossible_input_is_one_line(text: str) -> None:
 
 
 def test_a_time_that_does_not_exist_in_the_zone_is_refused() -> None:
-    with pytest.raises(AtdError, match="does not exist in America/New_York"):
+    with pytest.raises(AtdError, match="does not exist in America/New_York") as exc:
         parse("2025-03-09T02:30", NY)  # clocks jump from 02:00 to 03:00
+    assert "e.g. 2025-03-09T02:30-05:00" in str(exc.value)  # the zone's own offset
+    with pytest.raises(AtdError, match=r"e\.g\. 2021-03-14T02:30-08:00"):
+        parse("2021-03-14T02:30", "America/Los_Angeles")
     assert parse("2025-03-09T02:30-05:00", NY).text == "2025-03-09T07:30:00Z"
 
 

@@ -49,12 +49,12 @@ def test_published_is_required_unless_derived(archive: Archive, tmp_path: Path, 
     assert record["published_source"] == "now" and "T" in record["published"]
 
     given = cli("-C", archive.root, "commit", "ds",
-                write_csv(tmp_path / "stats_01022020.csv", [{"k": 1, "v": 3}]),
+                write_csv(tmp_path / "stats_01222020.csv", [{"k": 1, "v": 3}]),
                 "--published", "2020-02-03")
     assert given.code == 0 and "date:" not in given.out
     record = archive.history("ds").resolve("2020-02-03").record
     assert record["published_source"] == "given"
-    assert claimed_dates(record)["file_name"] == "2020-01-02"  # still checked by the audit
+    assert claimed_dates(record)["file_name"] == "2020-01-22"  # still checked by the audit
 
     when, source = resolve_published(
         None, "x.csv", {"last_modified": "Tue, 01 Jul 2025 12:00:00 GMT"})

@@ -129,3 +129,22 @@ def test_push_errors_are_one_line_and_change_nothing(archive: Archive, tmp_path,
     rem.add_remote(archive, "dir", str(tmp_path / "r"))
     with pytest.raises(AtdError, match="not S3"):
         rem.lock_remote(archive, "dir", 30)
+
+
+def test_push_sends_retracted_and_evidence_only_snapshots_too(archive: Archive, tmp_path,
+                                                              cli) -> None:
+    """Every snapshot the ledger holds is pushed, so a full clone verifies."""
+    first, second = two_snapshots(archive, tmp_path)
+    assert cli("-C", archive.root, "retract", f"ds@{second[:10]}", "--reason", "draft").code == 0
+    empty = tmp_path / "served-empty-2024-03-01.csv"
+    empty.write_bytes(b"")
+    assert cli("-C", archive.root, "commit", "ds", empty, "--keep-unparsed").code == 0
+    assert cli("-C", archive.root, "remote", "add", "shared", tmp_path / "store",
+               "--default").code == 0
+    pushed = cli("-C", archive.root, "push")
+    assert pushed.code == 0 and "pushed 3 snapshot(s)" in pushed.out, pushed.out
+    clone = tmp_path / "clone"
+    done = cli("clone", archive.root, clone, "--pull", "ds", "--confirm-remotes")
+    assert done.code == 0, done.err
+    verified = cli("-C", clone, "verify", "ds")
+    assert verified.code == 0, verified.err

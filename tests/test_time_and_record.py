@@ -164,3 +164,24 @@ def test_a_ref_written_like_a_release_resolves_to_it(moments, zone, probe) -> No
         entry = history.resolve(ref)
         assert entry.when.utc <= target.utc
         assert not [w for w in whens if entry.when.utc < w.utc <= target.utc]
+
+
+def test_a_commit_may_read_its_naive_times_in_another_zone(tmp_path, cli) -> None:
+    """A scraper names captures in UTC; the agency's zone is Los Angeles."""
+    arc = zoned(tmp_path, "America/Los_Angeles")
+    name = tmp_path / "v01_2021-04-08T0410_8bd0d3e.csv"
+    write_csv(name, ROWS)
+    result = cli("-C", arc.root, "commit", "ds", name, "--zone", "UTC")
+    assert result.code == 0, result.err
+    record = arc.snapshot("ds@latest").record
+    assert (record["published"], record["published_zone"]) == ("2021-04-08T04:10:00Z", "UTC")
+    assert arc.snapshot("ds@2021-04-07T21:10").id == record["id"]  # 04:10Z in Los Angeles
+    one_line(cli("-C", arc.root, "commit", "ds", name, "--zone", "Mars/Base"), "Mars/Base")
+
+
+def test_a_file_name_date_with_two_readings_is_not_guessed(tmp_path, cli) -> None:
+    arc = zoned(tmp_path)
+    one_line(cli("-C", arc.root, "commit", "ds", write_csv(tmp_path / "incidents_04052021.csv",
+                                                           ROWS)), "no publication date")
+    ok = cli("-C", arc.root, "commit", "ds", write_csv(tmp_path / "stats08292025.csv", ROWS))
+    assert ok.code == 0 and arc.snapshot("ds@latest").published == "2025-08-29"

@@ -97,8 +97,12 @@ def commit(
     dataset: str = typer.Argument(..., help="Dataset name."),
     file: Path = typer.Argument(..., help="The publication (CSV, TSV, XLSX, JSON, Parquet)."),
     published: str = typer.Option(
-        None, help="When the agency published it: ISO date or date-time, or 'now'. "
-        "Required unless the file name carries the date (MMDDYYYY, YYYYMMDD, YYYY-MM-DD)."),
+        None, help="When the agency published it: a date, a date-time (naive times are read "
+        "in the dataset's zone, or --zone) or 'now'. Required unless the file name carries "
+        "the date (MMDDYYYY, YYYYMMDD, YYYY-MM-DD, with a time such as _162107 or T1301)."),
+    zone: str = typer.Option(None, "--zone", help="Read this commit's naive times "
+                             "(--published, --retrieved-at, the file name) in ZONE, e.g. "
+                             "UTC for a scraper's file names (default: the dataset's)."),
     period: str = typer.Option(None, help="Period the data claims to cover."),
     source_url: str = typer.Option(None, "--source-url", help="Where it was published."),
     retrieved_at: str = typer.Option(None, "--retrieved-at", help="When it was retrieved."),
@@ -124,7 +128,7 @@ def commit(
         dataset, file, published=published, period=period, source_url=source_url,
         retrieved_at=retrieved_at, channel=channel, archivist=archivist, message=message,
         format=format, delimiter=delimiter, encoding=encoding, json_path=json_path,
-        keep_unparsed=keep_unparsed,
+        keep_unparsed=keep_unparsed, zone=zone,
     )
     flush_notices(archive)
     snap = result.snapshot
@@ -145,7 +149,8 @@ def commit(
         return
     against = f" vs {result.parent.short_id}" if result.parent else ""
     print(f"  {describe(result.summary)}{against}")
-    for other in result.identical_to:
+    history = archive.history(snap.dataset)
+    for other in (o for o in result.identical_to if history.retracted(o["id"]) is None):
         print(f"  flag: identical to {other['id'][:10]} published {other['published']} "
               "(republication of the same bytes)")
     for line in records.findings_block(result.findings):

@@ -37,18 +37,24 @@ LIMITS: dict[str, Limit] = {}
 
 
 class LimitExceeded(AtdError):
-    """Input that would cost more than a documented bound: refused before the expensive step."""
+    """Input that would cost more than a documented bound: refused before the expensive step.
+    The one wording of every refusal: what, how much, the bound in force, how to raise it."""
 
     def __init__(self, subject: str, name: str, actual: float | None = None,
-                 detail: str = "", limit: float | None = None) -> None:
-        """LIMIT: the bound in force when it is not the registry's (a flag, an override)."""
+                 detail: str = "", limit: float | None = None, *, what: str | None = None,
+                 flag: str | None = None, source: str | None = None) -> None:
+        """LIMIT: the bound in force when it is not the registry's (a flag, an override);
+        WHAT: the measured thing when not the registry's words; FLAG: the command flag
+        that raises it too; SOURCE: the file that set the bound in force."""
         bound = LIMITS[name]
         limit = value(name) if limit is None else limit
         got = f" ({human(actual, bound.unit)})" if actual is not None else ""
+        where = f", set by {source}" if source else ""
+        how = f"{flag} or {bound.env}=N" if flag else f"{bound.env}=N"
         more = f"; {detail}" if detail else ""
-        super().__init__(f"{subject}: {bound.what}{got} exceeds the limit of "
-                         f"{human(limit, bound.unit)} ({name}; raise it with "
-                         f"{bound.env}=N){more}")
+        super().__init__(f"{subject}: {what or bound.what}{got} exceeds the limit of "
+                         f"{human(limit, bound.unit)} ({name}{where}; raise it with "
+                         f"{how}){more}")
 
 
 def register(name: str, default: float, unit: str, what: str) -> Limit:
@@ -110,13 +116,18 @@ def raised(declared: Mapping[str, object]) -> dict[str, float]:
 
 
 def human(amount: float, unit: str) -> str:
+    """A bound as a person would write it: `64 MB` or `2 GiB` when exact, `1 second`."""
     if unit == "bytes":
+        for scale, suffix in ((2**30, "GiB"), (10**9, "GB"), (2**20, "MiB"), (10**6, "MB"),
+                              (2**10, "KiB"), (10**3, "kB")):
+            if amount >= scale and amount % scale == 0:
+                return f"{int(amount // scale)} {suffix}"
         for scale, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
             if amount >= scale:
-                return f"{amount / scale:g} {suffix}"
+                return f"{amount / scale:.3g} {suffix}"
         return f"{number(int(amount))} bytes"
     shown = number(int(amount)) if float(amount).is_integer() else f"{amount:g}"
-    return f"{shown} {unit}"
+    return f"{shown} {unit.removesuffix('s') if amount == 1 else unit}"
 
 
 def table() -> list[Limit]:

@@ -54,15 +54,9 @@ class IngestLimitExceeded(LimitExceeded, IngestError):
     def __init__(self, subject: str, name: str, actual: float | None = None,
                  detail: str = "", overrides: Mapping[str, float] | None = None,
                  source: str = "") -> None:
-        # the registry's wording, but with the bound in force (a dataset's may differ)
-        bound = LIMITS[name]
-        got = f" ({human(actual, bound.unit)})" if actual is not None else ""
-        where = f", set by {source}" if source else ""
-        more = f"; {detail}" if detail else ""
-        IngestError.__init__(
-            self, f"{subject}: {bound.what}{got} exceeds the limit of "
-            f"{human(limit_value(name, overrides), bound.unit)} ({name}{where}; raise it with "
-            f"{bound.env}=N){more}")
+        # the registry's wording, with the bound in force (a dataset's may differ)
+        LimitExceeded.__init__(self, subject, name, actual, detail,
+                               limit_value(name, overrides), source=source or None)
 
 
 @dataclass(frozen=True)

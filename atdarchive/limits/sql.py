@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from atdarchive.errors import AtdError
-from atdarchive.limits import LIMITS, LimitExceeded, human, register, value
+from atdarchive.limits import LimitExceeded, register, value
 
 register("sql.seconds", 300, "seconds",
          "time a SQL query may run (DuckDB's work and fetching its result)")
@@ -79,25 +79,10 @@ class SqlBounds:
                 "sql.temp_bytes": self.temp_bytes}[name]
 
 
-def shown(amount: float, unit: str) -> str:
-    """A bound as the user would have written it: `64 MB`, `2 GiB`, `2.5 seconds`."""
-    if unit == "bytes":
-        for scale, suffix in ((2**30, "GiB"), (10**9, "GB"), (2**20, "MiB"), (10**6, "MB"),
-                              (2**10, "KiB"), (10**3, "kB")):
-            if amount >= scale and amount % scale == 0:
-                return f"{int(amount // scale)} {suffix}"
-    if unit == "seconds" and amount == 1:
-        return "1 second"
-    return human(amount, unit)
-
-
 class SqlLimitExceeded(LimitExceeded):
     """A query stopped at one of its bounds: one line naming the bound in force (the flag's
     value, not only the default) and both ways to raise it."""
 
     def __init__(self, name: str, bounds: SqlBounds, what: str) -> None:
-        bound = LIMITS[name]
-        how = f"{FLAGS[name]} or " if name in FLAGS else ""
-        AtdError.__init__(self, f"sql: {what} exceeds the limit of "
-                                f"{shown(bounds.limit(name), bound.unit)} ({name}; raise it "
-                                f"with {how}{bound.env}=N); the query was stopped")
+        super().__init__("sql", name, None, "the query was stopped", bounds.limit(name),
+                         what=what, flag=FLAGS.get(name))

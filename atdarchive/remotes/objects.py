@@ -17,7 +17,9 @@ DIR_OBJECT = ".dir"  # name of a snapshot's DVC directory listing among its obje
 
 
 def select_snapshots(archive: ArchiveContext, target: str | None) -> list[tuple[str, str]]:
-    """(dataset, snapshot id) for `DATASET@REF`, all of `DATASET`, or everything (None)."""
+    """(dataset, snapshot id) for `DATASET@REF`, all of `DATASET`, or everything (None):
+    every snapshot the ledger holds — retracted and evidence-only ones too, whose bytes
+    are kept and verified like any other."""
     if target and "@" in target:
         snapshot = archive.snapshot(target)
         return [(snapshot.dataset, snapshot.id)]
@@ -25,7 +27,7 @@ def select_snapshots(archive: ArchiveContext, target: str | None) -> list[tuple[
     out = []
     for name in names:
         history = archive.history(name)
-        out += [(name, e.id) for e in history.publication_order()]
+        out += [(name, e.id) for e in history.entries]
     return out
 
 

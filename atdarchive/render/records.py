@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Collection
 from typing import Any
 
 from atdarchive.changes import describe
@@ -39,11 +40,14 @@ def findings_block(findings: list[Any], shown: int = 5) -> list[str]:
     return lines
 
 
-def flags(record: dict[str, Any], summary: dict[str, Any]) -> list[str]:
-    """Short evidence markers shown next to a release (republication, identical content)."""
+def flags(record: dict[str, Any], summary: dict[str, Any],
+          retracted: Collection[str] = ()) -> list[str]:
+    """Short evidence markers shown next to a release (republication, identical content);
+    a twin since RETRACTED was no publication and is not one."""
     out = []
     for other in record.get("identical_to", []):
-        out.append(f"identical to {other['id'][:10]} published {other['published']}")
+        if other["id"] not in retracted:
+            out.append(f"identical to {other['id'][:10]} published {other['published']}")
     if summary.get("identical") and not record.get("identical_to"):
         out.append(f"same content as {summary['against'][:10]}")
     return out
@@ -100,7 +104,7 @@ def log_entry(row: dict[str, Any], terminal: bool = False) -> str:
     for name, value in fields:
         if value:
             lines.append(_field(name, str(value)))
-    for flag in flags(rec, row["summary"]):
+    for flag in flags(rec, row["summary"], row.get("retracted_twins", ())):
         lines.append(_field("flag", flag))
     if audit := audit_line(row.get("audit")):
         lines.append(_field("audit", audit))
@@ -134,7 +138,8 @@ def log_oneline(row: dict[str, Any], crowded: set[str] = frozenset(),  # type: i
     channel = "" if rec["channel"] == "public" else f" [{rec['channel']}]"
     change = describe(row["summary"])
     severity = (row.get("audit") or {}).get("severity")
-    marks = " !" if flags(rec, row["summary"]) or severity == "alert" else ""
+    marks = " !" if flags(rec, row["summary"], row.get("retracted_twins", ())) \
+        or severity == "alert" else ""
     head = f"{row['short_id']} {when(rec['published'], crowded)}{channel}"
     if row.get("retracted"):
         text = f"{head} [retracted] {row['retracted']['reason']}"
