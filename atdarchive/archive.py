@@ -113,12 +113,15 @@ class Archive(ArchiveContext):
 
     # -- reading ---------------------------------------------------------------
     def log(self, dataset: str | None = None, *, channel: str | None = None,
-            limit: int | None = None, include_retracted: bool = True) -> list[dict[str, Any]]:
+            limit: int | None = None, include_retracted: bool = True,
+            audit: bool = False) -> list[dict[str, Any]]:
         """Snapshots newest first (publication order), each with its parent, change summary,
         annotations and — for a retracted one, listed unless `include_retracted` is False —
-        its retraction (parents and summaries skip retracted releases)."""
+        its retraction (parents and summaries skip retracted releases). `audit` flags are
+        the full audit's when it is current; with `audit=True` a stale one is run first
+        (else the row's `audit` is None and `audit_current` False)."""
         from atdarchive.changes import summary_against
-        from atdarchive.derived import cached_flags
+        from atdarchive.derived import current_flags
 
         names = [dataset] if dataset else self.dataset_names()
         rows: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
@@ -145,9 +148,21 @@ class Archive(ArchiveContext):
                 }))
         rows.sort(key=lambda pair: pair[0], reverse=True)
         out = [row for _, row in rows[:limit]] if limit else [row for _, row in rows]
+        stale = {row["dataset"] for row in out if not row["retracted"]
+                 and current_flags(self, row["id"], row["dataset"]) is None}
+        if audit:
+            from atdarchive.audit import audit as run_audit
+
+            for name in sorted(stale):
+                try:
+                    run_audit(self, name)
+                except AtdError as exc:  # e.g. data not pulled here
+                    self.notices.append(f"{name}: audit flags not refreshed ({exc})")
         for row in out:  # per-row lookups only for the rows shown
             row["summary"] = summary_against(self, row["record"], row["parent"])
-            row["audit"] = None if row["retracted"] else cached_flags(self, row["id"])
+            row["audit"] = None if row["retracted"] else current_flags(
+                self, row["id"], row["dataset"])
+            row["audit_current"] = bool(row["retracted"] or row["audit"] is not None)
         return out
 
     def add_source(self, dataset: str, *, page: str | None = None, link: str | None = None,
@@ -274,12 +289,13 @@ class Archive(ArchiveContext):
         `options` are `DiffOptions` fields (columns, ignore, abs_tol, rel_tol, ...).
         """
         from atdarchive.diff import DiffOptions, diff_snapshots
+        from atdarchive.keyresolver import key_resolver
 
         old, new = self.compared(a, b)
         result = diff_snapshots(old, new, table=table,
                                 options=DiffOptions(key=key, **options),
                                 cache_dir=self.layout.fingerprints,
-                                declared_keys=self.dataset(new.dataset).keys)
+                                key_for=key_resolver(self, new))
         return result.tables[table] if table else result
 
     def diff_stat(self, a: str, b: str | None = None, *, table: str | None = None,
@@ -288,11 +304,12 @@ class Archive(ArchiveContext):
         where they can answer; a `SnapshotStat`."""
         from atdarchive.diff.stat import stat_snapshots
         from atdarchive.diff.types import DiffOptions
+        from atdarchive.keyresolver import key_resolver
 
         old, new = self.compared(a, b)
         return stat_snapshots(old, new, table=table, options=DiffOptions(**options),
                               cache_dir=self.layout.fingerprints,
-                              declared_keys=self.dataset(new.dataset).keys)
+                              key_for=key_resolver(self, new))
 
     def compared(self, a: str, b: str | None = None) -> tuple[Snapshot, Snapshot]:
         """(old, new) for a diff: A and B, or — B omitted — A's parent and A."""

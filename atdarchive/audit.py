@@ -88,9 +88,9 @@ from atdarchive.checks.base import finding as _finding
 from atdarchive.checks.base import other as other_release
 from atdarchive.context import ArchiveContext
 from atdarchive.dates import file_name_date
-from atdarchive.derived import save_flags
+from atdarchive.derived import flags_stamp, save_flags
 from atdarchive.errors import AtdError
-from atdarchive.hierarchy import VERSION as HIERARCHY_VERSION
+from atdarchive.formats import AUDIT_VERSION, HIERARCHY_VERSION
 from atdarchive.history import Entry, History
 from atdarchive.progress import Progress
 from atdarchive.semantics import (
@@ -116,7 +116,6 @@ __all__ = [
     "parse_period_end",
 ]
 
-AUDIT_VERSION = 5
 DATA_DATES_VERSION = 1  # bump when `semantics.data_date` changes what it finds
 DATA_DATE_KINDS = ("as_of", "data_from", "through", "run_date")
 #: Column names that are stamps of the release, not values (excluded from value hashes).
@@ -324,6 +323,15 @@ class _Auditor:
         return self._vh[cache_key]
 
     # -- pair analyses (diff vs parent) -------------------------------------
+    def pair_keys(self, new: Entry) -> str:
+        """What a pair analysis holds while: the key config and the keys `keyresolver.resolve_key`
+        gives `new`'s tables now (a newer release can change an inferred key)."""
+        from atdarchive.keyresolver import resolve_key
+
+        return json.dumps([self.keys_stamp, {t: resolve_key(
+            self.archive, new.dataset, t, channel=new.channel).pair() for t in sorted(
+                new.record["tables"])}])
+
     def pair(self, old: Entry, new: Entry) -> dict[str, Any]:
         """The diff of `new` against `old`, boiled down (cached on disk and in memory:
         the next release's checks ask for it again)."""
@@ -334,12 +342,13 @@ class _Auditor:
         try:
             cached = json.loads(path.read_text())
             if cached.get("version") == AUDIT_VERSION and cached.get(
-                    "keys") == self.keys_stamp:
+                    "keys") == self.pair_keys(new):
                 self._pairs = {memo: cached, **dict(list(self._pairs.items())[-2:])}
                 return cached
         except (FileNotFoundError, ValueError):
             pass
-        result = {**_analyse_pair(self, self.snap(old), self.snap(new)), "keys": self.keys_stamp}
+        result = {**_analyse_pair(self, self.snap(old), self.snap(new)),
+                  "keys": self.pair_keys(new)}
         _write_cache(path, json.dumps(result, default=str).encode())
         self._pairs = {memo: result, **dict(list(self._pairs.items())[-2:])}
         return result
@@ -546,6 +555,7 @@ def _unit_changes(cells: pa.Table, rows_common: int) -> list[dict[str, Any]]:
 def _analyse_pair(aud: _Auditor, old: Snapshot, new: Snapshot) -> dict[str, Any]:
     """The diff of a release against another, boiled down to what findings need (cached)."""
     from atdarchive.diff import diff_snapshots
+    from atdarchive.keyresolver import key_resolver
 
     told, tnew = old.record["tables"], new.record["tables"]
     result: dict[str, Any] = {"version": AUDIT_VERSION, "old": old.id, "new": new.id,
@@ -556,7 +566,7 @@ def _analyse_pair(aud: _Auditor, old: Snapshot, new: Snapshot) -> dict[str, Any]
             continue
         # a declared key column the table lacks is the same error as in diff and blame
         diff = diff_snapshots(old, new, table=name, cache_dir=aud.fp_dir,
-                              declared_keys=aud.declared_keys).tables[name]
+                              key_for=key_resolver(aud.archive, new)).tables[name]
         tab = result["tables"][name] = _boil_table_diff(diff, told[name]["rows"],
                                                         _open_periods(old, name))
         removed = [r["column"] for r in tab["schema_changes"] if r["change"] == "column_removed"]
@@ -710,6 +720,30 @@ def _recycled_candidates(aud: _Auditor, entry: Entry, parent: Entry | None) -> l
     return out
 
 
+def _byte_twin(aud: _Auditor, entry: Entry, parent: Entry | None, candidates: list[Entry],
+               identical_ids: set[str]) -> Finding | None:
+    """The same bytes as an older release that is neither its parent nor what its parent
+    replaced (putting that back is a restoration): recycled, whatever share of rows the
+    parent also has — in a daily series an old file differs from the parent by a day."""
+    if parent is None or parent.id in identical_ids:
+        return None
+    grand = aud.history.parent(parent.id)
+    twins = [c for c in candidates if c.id in identical_ids and c.channel == entry.channel
+             and (grand is None or c.id != grand.id)]
+    if not twins:
+        return None
+    other = twins[0]  # the first time those bytes were published
+    tables = entry.record["tables"]
+    return _finding(
+        "recycled_release", entry, None, "alert",
+        f"{entry.published}: the same file, byte for byte, as release {other.short} "
+        f"published {other.published}, not as its parent {parent.short}",
+        {**other_release(other), "share": 1.0, "tables": [], "tables_judged": len(tables),
+         "whole_release": True, "same_bytes": True, "parent": parent.id,
+         "parent_published": parent.published,
+         "days_apart": (published_day(entry.published) - published_day(other.published)).days})
+
+
 def _check_recycled(aud: _Auditor, entry: Entry, parent: Entry | None) -> list[Finding]:
     opts = aud.options
     candidates = _recycled_candidates(aud, entry, parent)
@@ -718,6 +752,8 @@ def _check_recycled(aud: _Auditor, entry: Entry, parent: Entry | None) -> list[F
     tables = entry.record["tables"]
     ptables = parent.record["tables"] if parent else {}
     identical_ids = {i.get("id") for i in entry.record.get("identical_to") or []}
+    if (twin := _byte_twin(aud, entry, parent, candidates, identical_ids)) is not None:
+        return [twin]
     # per matched release: list of per-table matches
     matches: dict[str, list[dict[str, Any]]] = {}
     judged = 0
@@ -1265,6 +1301,8 @@ def audit(archive: ArchiveContext, dataset: str, options: AuditOptions | None = 
     `progress`, when given, is called as `progress(dataset, done, total)` after each release.
     """
     options = options or AuditOptions()
+    # stamped before reading: a commit meanwhile makes these flags stale
+    stamp = flags_stamp(archive, dataset)
     history = archive.history(dataset, include_retracted=options.include_retracted)
     available = history.channels()
     channels = list(options.channels) if options.channels else sorted(
@@ -1307,9 +1345,11 @@ def audit(archive: ArchiveContext, dataset: str, options: AuditOptions | None = 
     by_release: dict[str, list[Finding]] = {}
     for f in findings:
         by_release.setdefault(f.snapshot, []).append(f)
-    if not options.channels or len(channels) == 1:  # per-release flags, as commit sees them
+    if (not options.channels or len(channels) == 1) and _default_thresholds(options):
+        # per-release flags for `log`, stamped with the inputs they were made from
         for row in releases:
-            save_flags(archive, row["id"], flag_summary(by_release.get(row["id"], [])))
+            save_flags(archive, row["id"], flag_summary(by_release.get(row["id"], [])),
+                       dataset=dataset, stamp=stamp)
     for row in releases:
         mine = by_release.get(row["id"], [])
         kind_rank = {k: i for i, k in enumerate(checks.kinds())}
@@ -1317,6 +1357,13 @@ def audit(archive: ArchiveContext, dataset: str, options: AuditOptions | None = 
         row["severity"] = max((f.severity for f in mine), key=_RANK.__getitem__, default=None)
         row["findings"] = len(mine)
     return AuditReport(dataset, options, releases, findings, channels)
+
+
+def _default_thresholds(options: AuditOptions) -> bool:
+    """Whether the flags this audit finds are the ones `log` shows (which releases are
+    listed (`since`) and channels aside, every option at its default)."""
+    mine, default = asdict(options), asdict(AuditOptions())
+    return all(mine[k] == default[k] for k in mine if k not in ("since", "channels"))
 
 
 def _release_row(aud: _Auditor, entry: Entry, pair: dict[str, Any] | None) -> dict[str, Any]:

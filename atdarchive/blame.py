@@ -66,6 +66,7 @@ from atdarchive.history import Entry, only_table, split_ref
 from atdarchive.identity import match_by_key, pair_renamed_rows
 from atdarchive.ingest.model import cell_addresses
 from atdarchive.keyreport import key_in_force
+from atdarchive.keyresolver import key_resolver
 from atdarchive.keys import encode_columns, flat
 from atdarchive.snapshot import Snapshot  # noqa: TC001
 
@@ -389,22 +390,18 @@ class _Index:
         meta = latest.record["tables"][self.table]
         manifest = self._manifest()
         declared_now = self._declared(meta)
-        if manifest.get("format") == FORMAT and manifest.get("declared") == declared_now and (
-                manifest.get("latest") == latest.id
-                or manifest.get("fingerprint") == meta["fingerprint"]):
-            if manifest.get("latest") != latest.id:  # same content: same inferred key
-                self._save_manifest({**manifest, "latest": latest.id})
+        # the key (and a key known to break) holds for exactly these releases: a new
+        # release, a backfill or a retraction can change the inferred key or break it
+        holding = hashlib.sha256(json.dumps(
+            [e.id for e in series if self.table in e.record["tables"]]).encode()).hexdigest()
+        if (manifest.get("format") == FORMAT and manifest.get("declared") == declared_now
+                and manifest.get("series") == holding):
             return manifest["key"], manifest["key_source"]
-        key, source = key_in_force(self.archive, self.dataset, self.table, latest,
-                                   self._read(latest)[0])
-        if manifest.get("format") != FORMAT:
-            manifest = {}  # an index of another format: nothing in it holds
-        if key is not None and key == manifest.get("broken_key"):
-            key, source = None, manifest["key_source"]  # known to break in an older release
+        key, source = key_in_force(self.archive, self.dataset, self.table, self.channel)
+        # other releases (or another format): nothing known about breaking holds
         self._save_manifest({"format": FORMAT, "latest": latest.id, "key": key,
                              "key_source": source, "fingerprint": meta["fingerprint"],
-                             "declared": declared_now,
-                             "broken_key": manifest.get("broken_key")})
+                             "declared": declared_now, "series": holding})
         return key, source
 
     def _declared(self, meta: dict[str, Any]) -> Any:
@@ -950,10 +947,10 @@ def _renamed_targets(archive: ArchiveContext, series: Sequence[Entry], table: st
         found = _find_row(archive, entry, table, row, key, current, spec) is not None
         if found_after and not found and i + 1 < len(series):
             newer = series[i + 1]
-            td = diff_snapshots(archive.snapshot_of(entry.record),
-                                archive.snapshot_of(newer.record), table=table,
+            new_snap = archive.snapshot_of(newer.record)
+            td = diff_snapshots(archive.snapshot_of(entry.record), new_snap, table=table,
                                 cache_dir=archive.layout.fingerprints,
-                                declared_keys=archive.dataset(entry.dataset).keys).tables[table]
+                                key_for=key_resolver(archive, new_snap)).tables[table]
             for r in td.rows_renamed.to_pylist():
                 if SEP.join(_norm_given(str(v)) for v in r["new_key"]) == current:
                     current = SEP.join(_norm_given(str(v)) for v in r["old_key"])

@@ -34,9 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from atdarchive.formats import HIERARCHY_VERSION as VERSION  # noqa: E402 - one owner
 from atdarchive.keys import DERIVED_KEY_META, flat
 
-VERSION = 1
 #: Tables longer than this are not examined (hierarchies are publication tables).
 MAX_ROWS = 5000
 #: Fewest rows a detected hierarchy has (two groups of two members).

@@ -134,17 +134,23 @@ def _eight_digits(text: str) -> list[tuple[dt.date, str]]:
     out = []
     if re.fullmatch(_YEAR + r"\d{4}", text) and (day := _day(
             int(text[:4]), int(text[4:6]), int(text[6:]))):
-        out.append((day, "year-month-day"))
+        out.append((day, READING["YMD"]))
     if re.fullmatch(r"\d{4}" + _YEAR, text):
-        for day, how in ((_day(int(text[4:]), int(text[:2]), int(text[2:4])),
-                          "US month-day-year"),
-                         (_day(int(text[4:]), int(text[2:4]), int(text[:2])), "day-month-year")):
+        for day, how in ((_day(int(text[4:]), int(text[:2]), int(text[2:4])), READING["MDY"]),
+                         (_day(int(text[4:]), int(text[2:4]), int(text[:2])), READING["DMY"])):
             if day is not None and day not in {d for d, _ in out}:
                 out.append((day, how))
     return out
 
 
-def _one_day(readings: list[tuple[dt.date, str]], text: str, what: str) -> dt.date:
+#: How each reading is named, by the order of its parts.
+READING = {"YMD": "year-month-day", "MDY": "US month-day-year", "DMY": "day-month-year"}
+
+
+def _one_day(readings: list[tuple[dt.date, str]], text: str, what: str,
+             order: str | None = None) -> dt.date:
+    if order is not None and len({d for d, _ in readings}) > 1:  # a declared convention
+        readings = [r for r in readings if r[1] == READING[order]] or readings
     distinct = {day for day, _ in readings}
     if len(distinct) > 1:
         named = " or ".join(f"{day.isoformat()} ({how})" for day, how in readings)
@@ -154,20 +160,21 @@ def _one_day(readings: list[tuple[dt.date, str]], text: str, what: str) -> dt.da
     return readings[0][0]
 
 
-def calendar_day(text: str, what: str = "date") -> dt.date:
+def calendar_day(text: str, what: str = "date", order: str | None = None) -> dt.date:
     """A written day: ISO, compact `YYYYMMDD`, US `MMDDYYYY`, or `M/D/YYYY` vs `D/M/YYYY`
-    (refused when both readings are real days)."""
+    (refused when both readings are real days, unless ORDER — `MDY` or `DMY`, a source's
+    declared convention — says which is meant)."""
     text = text.strip()
     if match := _ISO_DAY.match(text):
         return _one_day([(d, "ISO")] if (d := _day(*map(int, match.groups()))) else [],
                         text, what)
     if _COMPACT8.match(text):
-        return _one_day(_eight_digits(text), text, what)
+        return _one_day(_eight_digits(text), text, what, order)
     if match := _SLASHED.match(text):
         a, b, y = map(int, match.groups())
-        readings = [(d, how) for d, how in ((_day(y, a, b), "US month/day"),
-                                            (_day(y, b, a), "day/month")) if d]
-        return _one_day(readings, text, what)
+        readings = [(d, how) for d, how in ((_day(y, a, b), READING["MDY"]),
+                                            (_day(y, b, a), READING["DMY"])) if d]
+        return _one_day(readings, text, what, order)
     raise AtdError(f"{what}: cannot read {text!r} as a date (YYYY-MM-DD, YYYYMMDD, "
                    "MM/DD/YYYY)")
 

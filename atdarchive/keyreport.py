@@ -1,10 +1,10 @@
 """Which key identifies a table's rows, where it came from, and how it holds up in each
 release (`atdarchive keys`).
 
-The key in force is the one blame uses for the table's history and diff uses for a
-pair of releases: declared (`dataset.toml` [keys], or an extraction spec) >
-hierarchy (derived on read, `atdarchive.hierarchy`) > inferred on the latest release
-(unique, else nearly unique: `atdarchive.keys`) > none (rows matched whole).
+The key in force is `atdarchive.keyresolver.resolve_key`'s, the one blame, history, vintages,
+revisions, diff, audit and the web app use: declared (`dataset.toml` [keys], or an
+extraction spec) > hierarchy (derived on read, `atdarchive.hierarchy`) > inferred on the
+latest release (unique, else nearly unique) > none (rows matched whole).
 """
 
 from __future__ import annotations
@@ -12,29 +12,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from atdarchive.errors import AtdError
-from atdarchive.keys import derived_key, duplicate_examples, duplicated_rows, infer_key
+from atdarchive.keyresolver import resolve_key
+from atdarchive.keys import (
+    derived_key,
+    duplicate_examples,
+    duplicated_rows,
+    infer_key,
+)
 
 if TYPE_CHECKING:
-    import pyarrow as pa
 
     from atdarchive.context import ArchiveContext
     from atdarchive.history import Entry
 
 
-def key_in_force(archive: ArchiveContext, dataset: str, table: str, latest: Entry,
-                 latest_table: pa.Table) -> tuple[list[str] | None, str]:
-    """(key, source) for a table whose latest release is `latest` (read: `latest_table`)."""
-    declared = archive.dataset(dataset).keys.get(table)
-    meta = latest.record["tables"][table]
-    if declared:
-        return list(declared), "declared"
-    if meta.get("key") and meta.get("key_source") in ("declared", "spec"):
-        return list(meta["key"]), meta["key_source"]
-    derived = derived_key(latest_table.schema)
-    if derived:
-        return derived, "hierarchy"
-    found = infer_key(latest_table)
-    return (found, "inferred") if found else (None, "none")
+def key_in_force(archive: ArchiveContext, dataset: str, table: str,
+                 channel: str | None = None) -> tuple[list[str] | None, str]:
+    """(key, source) of a table: `keyresolver.resolve_key`, the one answer every command uses."""
+    return resolve_key(archive, dataset, table, channel=channel or "public").pair()
 
 
 def key_report(archive: ArchiveContext, dataset: str, table: str | None = None,
@@ -56,7 +51,7 @@ def key_report(archive: ArchiveContext, dataset: str, table: str | None = None,
         holding = [e for e in series if name in e.record["tables"]]
         latest = holding[-1]
         latest_table = archive.snapshot_of(latest.record).table(name)
-        key, source = key_in_force(archive, dataset, name, latest, latest_table)
+        key, source = key_in_force(archive, dataset, name, channel)
         spec = archive.hierarchy(dataset, name)
         releases = [_release_check(archive, entry, name, key) for entry in holding]
         alternative = derived_key(latest_table.schema) or infer_key(latest_table)

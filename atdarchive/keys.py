@@ -3,13 +3,14 @@
 A key is a list of column names whose values identify a row. Given keys
 (`--key`) win over declared ones (`dataset.toml`), which win over hierarchy
 keys derived from the table (`atdarchive.hierarchy`), which win over inferred
-ones. Inference takes the smallest unique, non-null *leading* column set
-(first column, then the first two, ...) because publication tables put their
-row labels first; failing that, the smallest leading set that is *nearly*
-unique (no nulls, at most `NEAR_UNIQUE_SHARE` of the rows sharing a value:
-agencies repeat a row now and then, and `atdarchive.identity` matches those
-rows among themselves). Floating-point columns are never inferred as keys (a
-float that happens to be unique is a measurement, not a label).
+ones (`atdarchive.keyresolver.resolve_key` decides, for every command). Inference
+takes the smallest unique, non-null *leading* column set (first column, then the
+first two, ...) because publication tables put their row labels first; failing
+that, the smallest leading set that is *nearly* unique (no nulls, at most
+`NEAR_UNIQUE_SHARE` of the rows sharing a value: agencies repeat a row now and
+then, and `atdarchive.identity` matches those rows among themselves).
+Floating-point columns are never inferred as keys (a float that happens to be
+unique is a measurement, not a label).
 
 Equality of key values is exact, with null == null and NaN == NaN, so that a
 key validated here matches rows the same way the diff engine does.
@@ -192,3 +193,4 @@ def validate_key(table: pa.Table, key: Sequence[str], table_name: str, side: str
             ", ".join(f"{k}={d[k]!r}" for k in key) + f" ({d['_count']} rows)" for d in dups
         )
         raise AtdError(f"key ({', '.join(key)}) is not unique in {where}: duplicates e.g. {shown}")
+

@@ -27,7 +27,7 @@ from atdarchive.errors import AtdError
 from atdarchive.instants import When
 
 MODES = ("all", "first-release", "latest")
-FORMAT = 1  # of the cached vintages (`.atdarchive/derived/vintages/`): bump on change
+FORMAT = 2  # of the cached vintages (`.atdarchive/derived/vintages/`): bump on change
 FIXED = ("column", "period", "value", "value_number", "realtime_start", "realtime_end",
          "snapshot_start", "snapshot_end", "source_cell")
 
@@ -65,14 +65,14 @@ def vintages(ctx: ArchiveContext, dataset: str, table: str | None = None, *,
     if latest is None:
         raise AtdError(f"{dataset}: no release in channel {channel!r} has a table {table!r}")
     cache = _cache_path(ctx, dataset, table, channel, strict, series)
-    try:
-        result = pq.read_table(cache)  # derived: the same releases give the same vintages
-    except (OSError, pa.ArrowInvalid):
+    result = _read_cache(cache)  # derived: the same releases give the same vintages
+    if result is None:
         result = _build(ctx, dataset, table, channel, strict, series, latest)
         with contextlib.suppress(OSError):
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-            pq.write_table(result, tmp)
+            pq.write_table(result.replace_schema_metadata(
+                {**(result.schema.metadata or {}), STAMP_META: cache.stem.encode()}), tmp)
             os.replace(tmp, cache)
     ended = pc.is_valid(result["realtime_end"])
     if mode == "latest":
@@ -88,6 +88,24 @@ def vintages(ctx: ArchiveContext, dataset: str, table: str | None = None, *,
                                     ).to_numpy(zero_copy_only=False)
         result = result.filter(pa.array(keep))
     return result
+
+
+STAMP_META = b"atdarchive.vintages"
+
+
+def _read_cache(path: Any) -> pa.Table | None:
+    """The cached vintages at `path`, if the file says it is the one its name promises
+    (its stamp: format, releases, keys); a file written otherwise is rebuilt, not trusted."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid):
+        return None
+    meta = dict(table.schema.metadata or {})
+    if meta.pop(STAMP_META, None) != path.stem.encode():
+        return None
+    return table.replace_schema_metadata(meta or None)
 
 
 def _cache_path(ctx: ArchiveContext, dataset: str, table: str, channel: str, strict: bool,
@@ -317,15 +335,18 @@ def revisions(ctx: ArchiveContext, dataset: str, table: str | None = None, *,
                        AS revised_cells,
                    count(*) FILTER (WHERE s.revised) AS revisions,
                    count(*) FILTER (WHERE s.nth > 1 AND NOT s.revised) AS fills,
-                   avg(abs(s.value_number - s.before)) FILTER (WHERE s.revised)
-                       AS mean_abs_revision,
-                   avg(abs(s.value_number - s.before) / nullif(abs(s.before), 0))
+                   -- floats summed in value order: the same answer whatever order
+                   -- the rows come in (a cached or a freshly built vintages table)
+                   avg(abs(s.value_number - s.before) ORDER BY abs(s.value_number - s.before))
+                       FILTER (WHERE s.revised) AS mean_abs_revision,
+                   avg(abs(s.value_number - s.before) / nullif(abs(s.before), 0)
+                       ORDER BY abs(s.value_number - s.before) / nullif(abs(s.before), 0))
                        FILTER (WHERE s.revised) AS mean_rel_revision,
                    (SELECT avg(lag) FROM per_cell c WHERE c."column" = s."column"
                       AND c.period IS NOT DISTINCT FROM s.period) AS mean_lag_days,
                    (SELECT max(lag) FROM per_cell c WHERE c."column" = s."column"
                       AND c.period IS NOT DISTINCT FROM s.period) AS max_lag_days,
-                   (SELECT sum(net) FILTER (WHERE any_revised) FROM per_cell c
+                   (SELECT sum(net ORDER BY net) FILTER (WHERE any_revised) FROM per_cell c
                       WHERE c."column" = s."column"
                       AND c.period IS NOT DISTINCT FROM s.period) AS net_change
             FROM steps s GROUP BY s."column", s.period

@@ -17,6 +17,17 @@ import pytest
 from atdarchive import Archive
 
 DATA = Path(__file__).parent / "data"
+#: Real series, as published (CI lays ../shared beside the clone): never copied in here.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_series(name: str) -> Path:
+    """A real series under ../shared/data; a one-line failure when it is missing."""
+    folder = SHARED_DATA / name
+    if not folder.is_dir():
+        pytest.fail(f"{folder}: missing (the tests read real series from ../shared/data)",
+                    pytrace=False)
+    return folder
 ICE_RELEASES = sorted((DATA / "ice-fy25").glob("v*.xlsx"))
 
 

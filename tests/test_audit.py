@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import time
 from pathlib import Path
 
 import openpyxl
@@ -337,7 +336,7 @@ def test_period_mismatch_from_stated_dates_and_file_name(ice_like: Archive, tmp_
     assert problems["stale_vs_published"]["claimed"] == "2022-09-15"
     assert "file_name_vs_published" not in problems
     # a file name dated long before its publication is flagged on its own
-    old_name = workbook(tmp_path / "FY21_stats01052021.xlsx", as_of="07/08/2021", filled=4,
+    old_name = workbook(tmp_path / "FY21_stats01252021.xlsx", as_of="07/08/2021", filled=4,
                         seed=3)
     later = ice_like.commit("ds", old_name, published="2022-10-01")
     f2 = of_kind(findings_for_snapshot(ice_like, later.snapshot), "period_mismatch")[0]
@@ -506,9 +505,7 @@ def _bookins_changes(findings) -> list[tuple[str, str, str, str]]:
 
 
 def test_ice_fy25_releases(ice_archive: Archive):
-    start = time.perf_counter()
-    report = audit(ice_archive, "ice-detention-stats")
-    elapsed = time.perf_counter() - start
+    report = audit(ice_archive, "ice-detention-stats")  # its speed: bench/audit_bench.py
     assert len(report.releases) == 6
     assert of_kind(report, "recycled_release") == []
     assert of_kind(report, "identical_republish") == []
@@ -521,7 +518,6 @@ def test_ice_fy25_releases(ice_archive: Archive):
     assert ("2025-08-01", "23616", "23613") in [(p, o, n) for p, _, o, n in oct_]
     assert [(o, n) for _, _, o, n in sorted(nov)] == [
         ("21129", "21128"), ("21128", "21127"), ("21127", "21123")]
-    assert elapsed < 60
     # per-release findings agree with the full audit
     latest = ice_archive.snapshot("ice-detention-stats@latest")
     mine = findings_for_snapshot(ice_archive, latest)

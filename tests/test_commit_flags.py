@@ -31,9 +31,11 @@ def test_recycled_release_is_flagged_at_commit_and_in_log(archive: Archive, tmp_
     may_id = archive.snapshot("ds@2021-05-13").short_id
     assert may_id in result.out  # names the release it repeats
 
-    oneline = cli("-C", archive.root, "log", "ds", "--oneline").out.splitlines()
+    plain = cli("-C", archive.root, "log", "ds", "--oneline")  # no audit since: said
+    assert "audit flags are not current" in plain.err and "!" not in plain.out
+    oneline = cli("-C", archive.root, "log", "ds", "--oneline", "--audit").out.splitlines()
     assert oneline[0].split()[2] == "!" and "!" not in oneline[1].split()[:3]
-    log = json.loads(cli("-C", archive.root, "log", "ds", "--json").out)
+    log = json.loads(cli("-C", archive.root, "log", "ds", "--json").out)  # current now
     assert "recycled_release" in log[0]["audit"]["kinds"]
     assert log[0]["audit"]["severity"] == "alert"
     assert "recycled_release" not in (log[1]["audit"] or {}).get("kinds", {})
@@ -47,10 +49,11 @@ def test_backfill_refreshes_the_next_releases_flags(archive: Archive, tmp_path: 
     march = tmp_path / "mar.tsv"
     march.write_text(jan.read_text().replace(",", "\t"))  # January's numbers again
     archive.commit("ds", march, published="2024-03-31")
-    before = json.loads(cli("-C", archive.root, "log", "ds", "--json").out)[0]["audit"]
+    before = json.loads(cli("-C", archive.root, "log", "ds", "--json", "--audit").out
+                        )[0]["audit"]
     assert "recycled_release" not in before["kinds"]        # same as its parent: a republish
     assert "identical_republish" in before["kinds"]
     archive.commit("ds", write_csv(tmp_path / "feb.csv", series(9)), published="2024-02-29")
-    after = json.loads(cli("-C", archive.root, "log", "ds", "--json").out)[0]
+    after = json.loads(cli("-C", archive.root, "log", "ds", "--json", "--audit").out)[0]
     assert after["published"] == "2024-03-31"
     assert "recycled_release" in after["audit"]["kinds"]    # now it repeats an older release

@@ -200,6 +200,8 @@ def log(
     n: int = typer.Option(None, "-n", help="At most N snapshots."),
     hide_retracted: bool = typer.Option(False, "--hide-retracted",
                                         help="Leave retracted snapshots out."),
+    audit: bool = typer.Option(False, "--audit", help="Bring the audit flags up to date "
+                               "first (they are shown only when current)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """History in publication order, newest first (retracted snapshots struck out)."""
@@ -208,7 +210,11 @@ def log(
     from atdarchive.render import records
 
     archive = open_archive(ctx)
-    rows = archive.log(dataset, channel=channel, limit=n, include_retracted=not hide_retracted)
+    rows = archive.log(dataset, channel=channel, limit=n, include_retracted=not hide_retracted,
+                       audit=audit)
+    for name in sorted({r["dataset"] for r in rows if not r["audit_current"]}):
+        note(f"note: {name}: audit flags are not current (a release, retraction or note "
+             f"since the last audit); 'atdarchive audit {name}' or 'log --audit' shows them")
     if as_json:
         # the record's fields, then what the history says now (the parent in force,
         # which a backfill or a retraction may have changed since the record was made)

@@ -19,6 +19,7 @@ from atdarchive.diff.compare import equal_mask, joint_codes, pair_renames, same_
 from atdarchive.diff.types import ColumnPlan, DiffOptions, Matching
 from atdarchive.errors import AtdError
 from atdarchive.identity import RENAME_CANDIDATE_CAP, match_by_key, pair_renamed_rows
+from atdarchive.keyresolver import WRITTEN_SOURCES
 from atdarchive.keys import (
     derived_key,
     duplicate_examples,
@@ -58,6 +59,27 @@ def check_key_columns(columns: Sequence[str], key: Sequence[str], name: str, sid
         )
 
 
+def use_resolved(choice: tuple[list[str] | None, str], name: str, *,
+                 old: Sequence[str] | None, new: Sequence[str] | None
+                 ) -> tuple[list[str] | None, str]:
+    """The archive's key (`keyresolver.resolve_key`) for a pair: a written (given, declared,
+    spec) key must have its columns on both sides; a chosen one (hierarchy, inferred)
+    a side lacks is no key for this pair, said in its source."""
+    key, source = choice
+    if not key:
+        return None, source
+    for columns, side in ((old, "old"), (new, "new")):
+        if columns is None:
+            continue
+        if source in WRITTEN_SOURCES:
+            check_key_columns(columns, key, name, f"{side} release", source)
+        elif any(k not in columns for k in key):
+            missing = next(k for k in key if k not in columns)
+            return None, f"none ({source} key ({', '.join(key)}) has no column {missing!r} " \
+                         f"in the {side} release)"
+    return list(key), source
+
+
 def infer_leading_key(base: pa.Schema, other: pa.Schema, unique: Callable[[list[str]], bool],
                       near_unique: Callable[[list[str]], bool]) -> list[str] | None:
     """Smallest leading column set of `base`, present in `other` and of key types on both
@@ -81,6 +103,10 @@ def resolve_key(old: pa.Table | None, new: pa.Table | None, options: DiffOptions
 
     Given and declared keys are used as they are (a value the agency repeats is
     matched per row, `atdarchive.identity`); a column they name must exist."""
+    if options.resolved_key is not None:
+        return use_resolved(options.resolved_key, name,
+                            old=old.column_names if old is not None else None,
+                            new=new.column_names if new is not None else None)
     given = given_key(options)
     if given:
         key, source = given

@@ -11,6 +11,7 @@ A snapshot here is anything with `id`, `record`, `table_names`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from atdarchive.diff.keyed import (
     duplicate_report,
     given_key,
     infer_leading_key,
+    use_resolved,
 )
 from atdarchive.diff.sources import declared_key_for, record_tables, table_names, table_sha
 from atdarchive.diff.tables import check_columns_exist, diff_core, diff_tables
@@ -41,11 +43,14 @@ def diff_snapshots(
     options: DiffOptions | None = None,
     cache_dir: Any = None,
     declared_keys: dict[str, list[str]] | None = None,
+    key_for: Callable[[str], Any] | None = None,
 ) -> SnapshotDiff:
     """Diff every table of two snapshots (or just `table`).
 
     Declared keys come from `declared_keys[table]`, else `options.declared_key`,
-    else the snapshot records' declared `key`. When both tables have cached
+    else the snapshot records' declared `key`. `key_for(table)` (a `keyresolver.KeyChoice`,
+    `keyresolver.key_resolver`) overrides all that with the archive's one answer (a given
+    `options.key` still wins). When both tables have cached
     fingerprints (`fingerprint.compute_fingerprints` into `cache_dir`) and the
     same columns, only rows whose fingerprint is not on the other side are read.
     """
@@ -68,17 +73,19 @@ def diff_snapshots(
         elif n not in names_a:
             out.tables_added.append(n)
         out.tables[n] = diff_snapshot_table(a, b, n, options, cache_dir=cache_dir,
-                                            declared_keys=declared_keys)
+                                            declared_keys=declared_keys, key_for=key_for)
         out.tables[n].about = out.about
     return out
 
 
 def diff_snapshot_table(a: Any, b: Any, name: str, options: DiffOptions, *,
                         cache_dir: Any = None, declared_keys: dict[str, list[str]] | None = None,
-                        ) -> TableDiff:
+                        key_for: Callable[[str], Any] | None = None) -> TableDiff:
     """One table of a snapshot diff (`diff_snapshots` for each of its tables)."""
     in_a, in_b = name in a.table_names, name in b.table_names
     opts = replace(options, declared_key=declared_key_for(name, a, b, options, declared_keys))
+    if key_for is not None and not options.key:
+        opts = replace(opts, resolved_key=key_for(name).pair())
     opts = _restrict_columns(opts, a if in_a else None, b if in_b else None, name)
     meta_a, meta_b = record_tables(a).get(name), record_tables(b).get(name)
     if not in_b:
@@ -163,6 +170,8 @@ def resolve_key_cached(
     fa: Any, fb: Any, options: DiffOptions,
 ) -> tuple[list[str] | None, str]:
     """Resolve the key using uniqueness recorded with the fingerprints when possible."""
+    if options.resolved_key is not None:
+        return use_resolved(options.resolved_key, name, old=schema_a.names, new=schema_b.names)
     given = given_key(options)
     if given:
         key, source = given

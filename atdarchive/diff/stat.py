@@ -20,6 +20,7 @@ rows removed + rows changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,8 @@ class SnapshotStat:
 
 def stat_snapshots(a: Any, b: Any, *, table: str | None = None,
                    options: DiffOptions | None = None, cache_dir: Any = None,
-                   declared_keys: dict[str, list[str]] | None = None) -> SnapshotStat:
+                   declared_keys: dict[str, list[str]] | None = None,
+                   key_for: Callable[[str], Any] | None = None) -> SnapshotStat:
     """Rows inserted/deleted per table from `a` to `b` (or in `table` only); arguments
     as for `diff_snapshots`, which answers for the tables fingerprints cannot."""
     options = options or DiffOptions()
@@ -94,7 +96,7 @@ def stat_snapshots(a: Any, b: Any, *, table: str | None = None,
         from atdarchive.diff.snapshots import diff_snapshots
 
         sd = diff_snapshots(a, b, table=table, options=options, cache_dir=cache_dir,
-                            declared_keys=declared_keys)
+                            declared_keys=declared_keys, key_for=key_for)
         out.tables = {n: TableStat.of_diff(td) for n, td in sd.tables.items()}
         return out
     meta_a, meta_b = record_tables(a), record_tables(b)
@@ -113,7 +115,8 @@ def stat_snapshots(a: Any, b: Any, *, table: str | None = None,
                 from atdarchive.diff.snapshots import diff_snapshot_table
 
                 stat = TableStat.of_diff(diff_snapshot_table(
-                    a, b, name, options, cache_dir=cache_dir, declared_keys=declared_keys))
+                    a, b, name, options, cache_dir=cache_dir, declared_keys=declared_keys,
+                    key_for=key_for))
             out.tables[name] = stat
     return out
 

@@ -80,6 +80,9 @@ class DiffOptions:
 
     key: list[str] | None = None
     declared_key: list[str] | None = None
+    #: (key, source) chosen by `atdarchive.keyresolver.resolve_key` for the archive; when set,
+    #: the diff matches by it instead of choosing a key for the pair itself.
+    resolved_key: tuple[list[str] | None, str] | None = None
     columns: list[str] | None = None
     ignore: list[str] | None = None
     abs_tol: float = 0.0

@@ -77,19 +77,29 @@ _STRIP_RES = [
 _PERIOD_FILLER = {"fiscal", "year", "fy", "quarter", "q", "data", "month", "ytd", "of", "and"}
 
 
+#: How a workbook's numeric dates are read when both orders make a real day: month first,
+#: the convention of the U.S. agencies' own text ("as of 9/06/2025"). Passed to the one
+#: parser (`atdarchive.instants`) as a declared order, never guessed per date.
+STATED_ORDER = "MDY"
+
+
 def _to_date(match: re.Match[str]) -> date | None:
     """The date of a `_DATE` match, or None when it is not a real calendar date."""
+    from atdarchive.errors import AtdError
+    from atdarchive.instants import calendar_day
+
     g = match.groupdict()
     try:
         if g.get("iy"):
-            return date(int(g["iy"]), int(g["im"]), int(g["id"]))
+            return calendar_day(f"{int(g['iy']):04d}-{int(g['im']):02d}-{int(g['id']):02d}")
         if g.get("y"):
             year = int(g["y"])
-            return date(year + 2000 if year < 100 else year, int(g["m"]), int(g["d"]))
+            year = year + 2000 if year < 100 else year
+            return calendar_day(f"{int(g['m'])}/{int(g['d'])}/{year}", order=STATED_ORDER)
         if g.get("ny"):
             month = MONTHS[g["nm"].rstrip(".").lower()]
             return date(int(g["ny"]), month, int(g["nd"]))
-    except ValueError:
+    except (ValueError, AtdError):
         return None
     return None
 
